@@ -69,7 +69,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=commands.data_export_kaggle)
 
+    p = sub.add_parser("models", help="list the registered models and their recipes")
+    p.set_defaults(func=commands.models_list)
+
+    p = sub.add_parser("summary", help="Keras-style table of a model's layers and parameters")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.set_defaults(func=commands.summary)
+
+    p = sub.add_parser("train", help="train a model (follows its source's recipe by default)")
+    _add_train_args(p)
+    p.set_defaults(func=commands.train)
+
+    p = sub.add_parser("evaluate", help="accuracy, loss, per-class metrics, confusion matrix")
+    p.add_argument("checkpoint", help="checkpoint file or run directory (uses best)")
+    p.add_argument(
+        "--split",
+        choices=["test", "val", "train"],
+        default="test",
+        help="(default: test; val is the run's own held-out split)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--device", default="cpu", help="(default: cpu)")
+    _add_data_dir(p)
+    p.set_defaults(func=commands.evaluate)
     return parser
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="fast", help="registered model (default: fast)")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--steps", type=int, help="override the recipe's total optimizer steps")
+    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    p.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
+    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    p.add_argument(
+        "--val-size",
+        type=int,
+        default=5000,
+        help="validation images carved from train; 0 trains on all 60k (default: 5000)",
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto)")
+    p.add_argument("--out", help="run directory (default: runs/MODEL-seedS)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms: bit-identical weights on CPU",
+    )
+    p.add_argument("--max-steps", type=int, help="smoke mode: stop after N steps")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation at the end")
+    _add_data_dir(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

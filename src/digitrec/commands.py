@@ -74,3 +74,118 @@ def data_export_kaggle(args: argparse.Namespace) -> int:
         f"test_labels.csv"
     )
     return 0
+
+
+def models_list(args: argparse.Namespace) -> int:
+    from digitrec.models import count_parameters, create_model, get_spec, list_models
+
+    print(f"{'model':<16} {'params':>10}  {'recipe':<44} description")
+    for name in list_models():
+        spec = get_spec(name)
+        r = spec.recipe
+        length = f"{r.steps} steps" if r.steps else f"{r.epochs} ep"
+        recipe = f"{r.optimizer} lr {r.lr:g}, batch {r.batch_size}, {length}, {r.schedule}"
+        params = count_parameters(create_model(name))
+        print(f"{name:<16} {params:>10,}  {recipe:<44} {spec.description}")
+    return 0
+
+
+def summary(args: argparse.Namespace) -> int:
+    from digitrec.models import create_model, get_spec
+    from digitrec.models import summary as summarize
+
+    spec = get_spec(args.model)
+    print(f"Model: {args.model}")
+    print(summarize(create_model(args.model), spec.preprocessing.input_size))
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    import json
+
+    from digitrec.io import atomic_write
+    from digitrec.progress import TqdmReporter
+    from digitrec.train import TrainConfig, read_run_config
+    from digitrec.train import train as run_training
+
+    if args.resume:
+        cfg = read_run_config(args.resume)
+        cfg.out = args.resume
+        cfg.max_steps = args.max_steps
+        if args.epochs is not None:
+            cfg.epochs, cfg.steps = args.epochs, None
+    else:
+        cfg = TrainConfig(
+            model=args.model,
+            epochs=args.epochs,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            val_size=args.val_size,
+            device=args.device,
+            out=args.out or f"runs/{args.model}-seed{args.seed}",
+            data_dir=args.data_dir,
+            deterministic=args.deterministic,
+            max_steps=args.max_steps,
+            threads=args.threads,
+        )
+        cfg.recipe()  # validate overrides and the model name before loading data
+    reporter = TqdmReporter()
+    recipe = cfg.recipe()
+    length = f"{recipe.steps} steps" if recipe.steps else f"{recipe.epochs} epochs"
+    reporter.message(
+        f"training {cfg.model}: {recipe.optimizer} lr {recipe.lr:g}, batch {recipe.batch_size}, "
+        f"{length}, schedule {recipe.schedule}, seed {cfg.seed}, val {cfg.val_size} -> {cfg.out}"
+    )
+    result = run_training(cfg, reporter, resume=args.resume)
+    result.pop("final_model")
+    if result["interrupted"]:
+        return 130
+    print(f"trained {cfg.model} in {result['train_time_s']:.1f}s; checkpoints in {cfg.out}")
+    if not args.no_eval:
+        report = _evaluate_path(cfg.out, "test", args.data_dir, "cpu")
+        print(
+            f"test accuracy: {report['accuracy']:.4f}  loss: {report['loss']:.4f}"
+            f"  ({report['errors']} errors of {report['n']})"
+        )
+        atomic_write(Path(cfg.out) / "test_metrics.json", json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _evaluate_path(path: str, split: str, data_dir: str | None, device: str) -> dict:
+    """Evaluate a checkpoint (or run dir) on a split; ``val`` re-derives the run's split."""
+    from digitrec.data import load_mnist, train_val_split
+    from digitrec.evaluate import classification_report
+    from digitrec.predict import Predictor
+
+    predictor = Predictor.from_checkpoint(path, device=device)
+    if split == "test":
+        images, labels = load_mnist("test", data_dir)
+    else:
+        images, labels = load_mnist("train", data_dir)
+        cfg = predictor.meta.get("train_config", {})
+        val_size, seed = cfg.get("val_size", 0), cfg.get("seed", 0)
+        if split == "val" and not val_size:
+            raise DigitrecError(f"{path}: trained without a validation split (--val-size 0)")
+        if val_size:
+            train_idx, val_idx = train_val_split(len(images), val_size, seed)
+            pick = val_idx if split == "val" else train_idx
+            images, labels = images[pick], labels[pick]
+    report = classification_report(predictor.predict_proba(images), labels)
+    report.update(split=split, checkpoint=str(path), arch=predictor.meta["arch"])
+    return report
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from digitrec.evaluate import format_report
+
+    report = _evaluate_path(args.checkpoint, args.split, args.data_dir, args.device)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{report['arch']} on {args.split} ({report['checkpoint']})")
+        print(format_report(report))
+    return 0

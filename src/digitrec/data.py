@@ -107,7 +107,8 @@ def parse_idx(raw: bytes, *, expect_magic: int, name: str = "IDX data") -> np.nd
         raise DataError(
             f"{name}: {what}: header says {dims[0]} items ({expected} bytes), file has {len(raw)}"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims)
+    # Copy so callers get a writable array (frombuffer views of bytes are read-only).
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims).copy()
 
 
 def read_idx_images(path: Path) -> np.ndarray:

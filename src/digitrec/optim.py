@@ -1,0 +1,83 @@
+"""Optimizers, learning-rate schedules as pure functions of the step, and a weight EMA.
+
+Schedules are computed from the global step rather than held in a scheduler object, so a resumed
+run recomputes exactly the same learning rate without saving scheduler state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from digitrec.errors import DigitrecError
+from digitrec.models import Recipe
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
+SCHEDULES = ("constant", "step", "onecycle", "linear")
+
+
+def build_optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
+    """The optimizer a recipe names, at its peak learning rate."""
+    name, lr, wd = recipe.optimizer, recipe.lr, recipe.weight_decay
+    if name == "sgd":
+        return torch.optim.SGD(
+            params, lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd
+        )
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+    raise DigitrecError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+
+
+def lr_at(recipe: Recipe, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """Learning rate for optimizer step ``step`` (0-based) of ``total_steps``.
+
+    - ``constant``: ``lr``.
+    - ``step``: ``lr * gamma ** epoch`` (PyTorch's StepLR with step_size=1 epoch).
+    - ``onecycle``: linear rise from ``lr/25`` to ``lr`` over the first ``warmup`` fraction,
+      then cosine decay to about zero (``lr/1e4``), as torch's OneCycleLR.
+    - ``linear``: linear rise over ``warmup``, then linear decay to zero at the last step.
+    """
+    peak, kind = recipe.lr, recipe.schedule
+    if kind == "constant":
+        return peak
+    if kind == "step":
+        return peak * recipe.gamma ** (step // max(steps_per_epoch, 1))
+    frac = step / max(total_steps - 1, 1)
+    rise = max(recipe.warmup, 1e-9)
+    if kind == "onecycle":
+        start, end = peak / 25, peak / 25 / 1e4
+        if frac < rise:
+            return start + (peak - start) * frac / rise
+        t = (frac - rise) / max(1 - rise, 1e-9)
+        return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * t))
+    if kind == "linear":
+        if frac < rise:
+            return peak * frac / rise
+        return peak * max(0.0, (1 - frac) / max(1 - rise, 1e-9))
+    raise DigitrecError(f"unknown schedule {kind!r}; choose from {', '.join(SCHEDULES)}")
+
+
+class EMA:
+    """Exponential moving average of a model's parameters and buffers.
+
+    ``ema = decay * ema + (1 - decay) * weights`` after every optimizer step; integer buffers
+    (BatchNorm's step counter) are copied.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].lerp_(v, 1 - self.decay)
+            else:
+                self.shadow[k].copy_(v)

@@ -1,0 +1,156 @@
+"""The architectures: the tutorials' models, each registered with its source's recipe.
+
+All models take ``(B, 1, 28, 28)`` float input (already normalised by their preprocessing) and
+return ``(B, 10)`` logits; softmax lives in the loss, as in the PyTorch example's log_softmax.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from digitrec.models import UNIT_RANGE, Recipe, register_model
+
+
+@register_model(
+    "softmax",
+    recipe=Recipe(
+        "sgd",
+        lr=0.5,
+        batch_size=100,
+        steps=1000,
+        momentum=0.0,
+        source="TensorFlow 'MNIST for ML beginners': zero init, SGD 0.5, 1000 x 100",
+    ),
+    preprocessing=UNIT_RANGE,
+    description="softmax regression, 784 -> 10",
+)
+def softmax() -> nn.Module:
+    """Multinomial logistic regression with zero-initialised weights, as in the tutorial."""
+    linear = nn.Linear(784, 10)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return nn.Sequential(nn.Flatten(), linear)
+
+
+def _tf_init(module: nn.Module) -> None:
+    """TensorFlow tutorial init: weights ~ truncated normal(0.1), biases 0.1."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.trunc_normal_(m.weight, std=0.1, a=-0.2, b=0.2)
+            nn.init.constant_(m.bias, 0.1)
+
+
+@register_model(
+    "tf-deep",
+    recipe=Recipe(
+        "adam",
+        lr=1e-4,
+        batch_size=50,
+        steps=20_000,
+        source="TensorFlow 'Deep MNIST for experts': Adam 1e-4, 20,000 x 50",
+    ),
+    preprocessing=UNIT_RANGE,
+    description="TensorFlow deep MNIST CNN: 5x5x32, pool, 5x5x64, pool, fc 1024, dropout",
+)
+def tf_deep(dropout: float = 0.5) -> nn.Module:
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 14, 14)
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),   # (B, 64, 7, 7)
+        nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(1024, 10),
+    )  # fmt: skip
+    _tf_init(net)
+    return net
+
+
+@register_model(
+    "kaggle-cnn",
+    recipe=Recipe(
+        "adam",
+        lr=1e-3,
+        batch_size=32,
+        epochs=25,
+        source="Kaggle Keras CNN: Adam (Keras defaults), batch 32, 25 epochs",
+    ),
+    preprocessing=UNIT_RANGE,
+    description="Kaggle Keras CNN: 2x conv5x5x32, pool, 2x conv3x3x64, pool, fc 1024",
+)
+def kaggle_cnn() -> nn.Module:
+    """3,304,426 parameters, as in the Keras model.summary()."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(),
+        nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25),                              # (B, 32, 14, 14)
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25),                              # (B, 64, 7, 7)
+        nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(1024, 10),
+    )  # fmt: skip
+    # Keras defaults: Glorot-uniform kernels and zero biases.
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+@register_model(
+    "lenet5",
+    recipe=Recipe(
+        "sgd",
+        lr=0.01,
+        batch_size=64,
+        epochs=20,
+        momentum=0.9,
+        source="LeCun et al. 1998 (20 passes); SGD with momentum for the 2nd-order step",
+    ),
+    description="LeCun 1998 LeNet-5: tanh, average pooling, C1-S2-C3-S4-C5-F6",
+)
+def lenet5() -> nn.Module:
+    """About 61.7k parameters. The 28x28 input is padded to LeNet's 32x32 field."""
+    return nn.Sequential(
+        nn.ZeroPad2d(2),                                                # (B, 1, 32, 32)
+        nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2),                 # (B, 6, 14, 14)
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),                # (B, 16, 5, 5)
+        nn.Conv2d(16, 120, 5), nn.Tanh(),                               # (B, 120, 1, 1)
+        nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
+    )  # fmt: skip
+
+
+class PyTorchExampleNet(nn.Module):
+    """The pytorch/examples mnist ``Net``: 1,199,882 parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.conv2 = nn.Conv2d(32, 64, 3)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(12 * 12 * 64, 128)  # 9216 inputs after two valid convs and a pool
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv1(x))  # (B, 32, 26, 26)
+        x = torch.relu(self.conv2(x))  # (B, 64, 24, 24)
+        x = self.dropout1(torch.max_pool2d(x, 2))  # (B, 64, 12, 12)
+        x = self.dropout2(torch.relu(self.fc1(torch.flatten(x, 1))))
+        return self.fc2(x)
+
+
+@register_model(
+    "pytorch-example",
+    recipe=Recipe(
+        "adadelta",
+        lr=1.0,
+        batch_size=64,
+        epochs=14,
+        schedule="step",
+        gamma=0.7,
+        source="pytorch/examples mnist: Adadelta 1.0, StepLR 0.7, batch 64, 14 epochs",
+    ),
+    description="PyTorch examples/mnist CNN (our speed and accuracy peer)",
+)
+def pytorch_example() -> nn.Module:
+    return PyTorchExampleNet()

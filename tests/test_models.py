@@ -1,0 +1,57 @@
+"""Every registered model: output shape, finite loss, gradients on every parameter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from digitrec.errors import DigitrecError
+from digitrec.models import count_parameters, create_model, get_spec, list_models, summary
+
+EXPECTED_PARAMS = {"kaggle-cnn": 3_304_426, "pytorch-example": 1_199_882, "softmax": 7_850}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name)
+    model.train()
+    x = torch.randn(4, 1, 28, 28)
+    logits = model(x)
+    assert logits.shape == (4, 10)
+    loss = F.cross_entropy(logits, torch.tensor([0, 1, 2, 3]))
+    assert torch.isfinite(loss)
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{name}: no gradient for {pname}"
+    # Zero-initialised softmax regression has all-zero grads only by bad luck; others must move.
+    assert any(p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_spec_is_complete(name: str) -> None:
+    spec = get_spec(name)
+    assert spec.recipe.batch_size > 0 and spec.recipe.lr > 0
+    assert spec.preprocessing.input_size == 28 and spec.description
+
+
+@pytest.mark.parametrize(("name", "count"), EXPECTED_PARAMS.items())
+def test_exact_parameter_counts(name: str, count: int) -> None:
+    assert count_parameters(create_model(name)) == count
+
+
+def test_lenet5_is_about_60k() -> None:
+    assert 55_000 < count_parameters(create_model("lenet5")) < 65_000
+
+
+def test_summary_table() -> None:
+    text = summary(create_model("kaggle-cnn"))
+    assert "Total params: 3,304,426" in text and "(None, 64, 7, 7)" in text
+
+
+def test_unknown_model_lists_valid_names() -> None:
+    with pytest.raises(DigitrecError, match=r"unknown model 'nope'; choose from .*kaggle-cnn"):
+        create_model("nope")
+    with pytest.raises(DigitrecError, match="bad arguments for model 'softmax'"):
+        create_model("softmax", width=3)
