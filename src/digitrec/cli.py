@@ -92,6 +92,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="(default: cpu)")
     _add_data_dir(p)
     p.set_defaults(func=commands.evaluate)
+
+    p = sub.add_parser("predict", help="classify your own images (files or directories)")
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("images", nargs="*", help="image files or directories (walked)")
+    p.add_argument("--top", type=int, default=3, help="how many guesses to list (default: 3)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--csv", help="also write the predictions to this CSV file")
+    p.add_argument("--show", help="write a figure: original, model input, probabilities")
+    p.add_argument("--split", choices=["train", "test"], help="predict a dataset example instead")
+    p.add_argument("--index", type=int, default=0, help="with --split (default: 0)")
+    _add_data_dir(p)
+    p.set_defaults(func=commands.predict)
+
+    p = sub.add_parser("read", help="read a multi-digit number from a photo")
+    p.add_argument("checkpoint", help="checkpoint file or run directory")
+    p.add_argument("image", help="photo or drawing of a number")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--show", help="write a figure with the boxes and predictions")
+    p.set_defaults(func=commands.read)
+
+    p = sub.add_parser("submit", help="write a Kaggle digit-recognizer submission")
+    p.add_argument("checkpoints", nargs="+", help="one or more checkpoints (averaged)")
+    p.add_argument("--test", required=True, help="Kaggle test.csv")
+    p.add_argument("--out", default="submission.csv", help="(default: submission.csv)")
+    p.set_defaults(func=commands.submit)
+
+    p = sub.add_parser("score", help="accuracy of a submission against an answer key")
+    p.add_argument("submission", help="ImageId,Label CSV")
+    p.add_argument("--labels", required=True, help="answer key (e.g. test_labels.csv)")
+    p.set_defaults(func=commands.score)
+
+    bench = sub.add_parser("bench", help="speed and inference benchmarks against the peer")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    p = bsub.add_parser("speed", help="time-to-accuracy of our recipes vs pytorch/examples mnist")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per recipe of ours (default: 5)")
+    p.add_argument("--models", default="fast", help="comma-separated recipes (default: fast)")
+    p.add_argument("--peer-seeds", type=int, default=1, help="(default: 1)")
+    p.add_argument(
+        "--peer-epochs",
+        type=int,
+        default=4,
+        help="cap on the peer's epochs; beyond it time-to-99%% is a lower bound (default: 4)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu | cuda | mps (default: cpu)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", help="also write the full results to this JSON file")
+    p.add_argument("--smoke", action="store_true", help="a few steps only: checks the plumbing")
+    _add_data_dir(p)
+    p.set_defaults(func=commands.bench_speed)
+    p = bsub.add_parser("infer", help="batch throughput and single-image latency")
+    p.add_argument("checkpoints", nargs="+", help="NAME=PATH or PATH (checkpoint or run dir)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    _add_data_dir(p)
+    p.set_defaults(func=commands.bench_infer)
     return parser
 
 

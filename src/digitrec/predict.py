@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from digitrec.checkpoint import load_checkpoint
+from digitrec.errors import DigitrecError
 from digitrec.evaluate import predict_logits
 from digitrec.models import Preprocessing, to_input
 
@@ -40,3 +42,99 @@ class Predictor:
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Predicted digits ``int64 (N,)``."""
         return self.predict_proba(images).argmax(1)
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class ImageResult:
+    """One file's outcome: a prediction, or the one-line reason it failed."""
+
+    source: str
+    digit: int | None = None
+    prob: float | None = None
+    top: list[tuple[int, float]] | None = None
+    probs: np.ndarray | None = None  # float32 (10,)
+    image: np.ndarray | None = None  # uint8 (28, 28): what the model saw
+    original: np.ndarray | None = None  # uint8 (H, W) grey, as loaded
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        out = {"source": self.source, "digit": self.digit, "prob": self.prob}
+        out["top"] = [{"digit": d, "prob": p} for d, p in self.top or []]
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def expand_sources(paths: list[str]) -> list[str]:
+    """Files as given, plus image files found by walking any directories (sorted)."""
+    out: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            out.extend(str(f) for f in found if f.is_file())
+        else:
+            out.append(str(p))
+    return out
+
+
+def top_k(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` most likely digits with their probabilities, most likely first."""
+    order = np.argsort(-probs)[:k]
+    return [(int(d), float(probs[d])) for d in order]
+
+
+def predict_files(predictor: Predictor, sources: list[str], k: int = 3) -> list[ImageResult]:
+    """Preprocess every file MNIST-style and classify the good ones in one batch.
+
+    A file that cannot be read, or holds no digit, gets an ``error`` and does not stop the rest.
+    """
+    from digitrec.preprocess import load_image, to_mnist
+
+    results = []
+    for src in sources:
+        try:
+            original = load_image(src)
+            results.append(ImageResult(src, image=to_mnist(original), original=original))
+        except DigitrecError as exc:
+            msg = str(exc)
+            results.append(ImageResult(src, error=msg if src in msg else f"{src}: {msg}"))
+    good = [r for r in results if r.error is None]
+    if good:
+        probs = predictor.predict_proba(np.stack([r.image for r in good]))
+        for r, p in zip(good, probs, strict=True):
+            r.probs, r.top = p, top_k(p, k)
+            r.digit, r.prob = r.top[0]
+    return results
+
+
+def read_number(predictor: Predictor, source: str | os.PathLike | bytes) -> dict:
+    """Segment a photo of a multi-digit number and read it left to right.
+
+    Returns:
+        ``{"number": "2026", "digits": [{"digit", "prob", "box"}...], "crops": uint8 (K,28,28)}``
+    """
+    from digitrec.preprocess import load_image
+    from digitrec.segment import segment_digits
+
+    gray = load_image(source)
+    pieces = segment_digits(gray, score=lambda crops: predictor.predict_proba(crops).max(1))
+    crops = np.stack([crop for _, crop in pieces])
+    probs = predictor.predict_proba(crops)
+    digits = [
+        {"digit": int(p.argmax()), "prob": float(p.max()), "box": list(box)}
+        for (box, _), p in zip(pieces, probs, strict=True)
+    ]
+    return {
+        "number": "".join(str(d["digit"]) for d in digits),
+        "digits": digits,
+        "crops": crops,
+        "gray": gray,
+    }
+
+
+def ensemble_proba(predictors: list[Predictor], images: np.ndarray) -> np.ndarray:
+    """Average the class probabilities of several models (an ensemble)."""
+    return np.mean([p.predict_proba(images) for p in predictors], axis=0)
