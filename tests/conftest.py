@@ -51,3 +51,25 @@ def _data_env(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -
     """Point DIGITREC_DATA at real MNIST so in-process CLI calls find it like a user's would."""
     if "no_data_env" not in request.keywords:
         monkeypatch.setenv("DIGITREC_DATA", str(_find_mnist()))
+
+
+@pytest.fixture(scope="session")
+def fast_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `fast` model trained once per session on all 60k images (about 20 s on 1 core).
+
+    One thread: two torch threads slow down many times over when another process holds a core.
+    """
+    from digitrec.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("fast") / "run"
+    train(
+        TrainConfig(
+            model="fast",
+            val_size=0,
+            device="cpu",
+            out=str(out),
+            threads=1,
+            data_dir=str(_find_mnist()),
+        )
+    )
+    return out

@@ -18,9 +18,16 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 SCHEDULES = ("constant", "step", "onecycle", "linear")
 
 
-def build_optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
-    """The optimizer a recipe names, at its peak learning rate."""
+def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer a recipe names, at its peak learning rate.
+
+    Weight decay applies to weight matrices and kernels only, not to biases or BatchNorm
+    scales, which decay would pull towards zero for no regularising benefit.
+    """
     name, lr, wd = recipe.optimizer, recipe.lr, recipe.weight_decay
+    weights = [p for p in model.parameters() if p.ndim > 1]
+    others = [p for p in model.parameters() if p.ndim <= 1]
+    params = [{"params": weights, "weight_decay": wd}, {"params": others, "weight_decay": 0.0}]
     if name == "sgd":
         return torch.optim.SGD(
             params, lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd

@@ -154,7 +154,7 @@ def _run(cfg, spec, recipe: Recipe, device, rep: Reporter, resume, stop) -> dict
     model = create_model(cfg.model, **cfg.model_kwargs).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(recipe, model.parameters())
+    optimizer = build_optimizer(recipe, model)
     ema = EMA(model, recipe.ema) if recipe.ema > 0 else None
     data = load_training_data(cfg, device, pre)
     n, bsz = len(data["y"]), recipe.batch_size

@@ -154,3 +154,49 @@ class PyTorchExampleNet(nn.Module):
 )
 def pytorch_example() -> nn.Module:
     return PyTorchExampleNet()
+
+
+def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int) -> list[nn.Module]:
+    # No conv bias: BatchNorm's shift makes it redundant.
+    return [
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class StridedNet(nn.Module):
+    """A small all-strided CNN built for CPU speed: 28 -> 14 -> 7 -> 4, then a small MLP head.
+
+    Striding from the first layer (instead of pooling after full-resolution convs) cuts the
+    forward cost to about 0.75 M multiply-adds per image at the default widths.
+    """
+
+    def __init__(
+        self, widths: tuple[int, int, int] = (16, 32, 64), first_kernel: int = 5, hidden: int = 128
+    ) -> None:
+        super().__init__()
+        a, b, c = widths
+        self.features = nn.Sequential(
+            *_conv_bn_relu(1, a, first_kernel, 2),  # (B, a, 14, 14)
+            *_conv_bn_relu(a, b, 3, 2),  # (B, b, 7, 7)
+            *_conv_bn_relu(b, c, 3, 2),  # (B, c, 4, 4)
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(c * 16, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@register_model(
+    "fast",
+    recipe=Recipe("sgd", lr=0.12, batch_size=96, steps=781, schedule="linear", warmup=0.2,
+                  nesterov=True, weight_decay=5e-4, label_smoothing=0.1,
+                  source="digitrec: tuned for time-to-99% on 2 CPU cores (1.25 epochs)"),
+    description="strided BN CNN 16-32-64 + fc128, ~0.75 MMAC/img: 99% in seconds on CPU",
+)
+def fast(widths: tuple[int, int, int] = (16, 32, 64), first_kernel: int = 5,
+         hidden: int = 128) -> nn.Module:
+    return StridedNet(tuple(widths), first_kernel, hidden)

@@ -1,0 +1,190 @@
+"""predict / read / submit / score on real images, real checkpoints and real bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec.cli import main
+from digitrec.kaggle import write_kaggle_csv, write_submission
+from digitrec.predict import Predictor, predict_files, read_number
+from digitrec.synth import make_numbers, photoize
+
+
+def _save(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos(mnist_test) -> tuple[list[bytes], np.ndarray]:
+    images, labels = mnist_test
+    return photoize(images[:1000], seed=0), labels[:1000]
+
+
+def test_photos_of_digits_are_read_well(fast_run: Path, photos, mnist_test) -> None:
+    """The 'user photo' MNIST: dark ink on paper, off-centre, 3-7x, noise, JPEG, rotation."""
+    jpegs, labels = photos
+    predictor = Predictor.from_checkpoint(fast_run)
+    results = predict_files(predictor, [io.BytesIO(b).getvalue() for b in jpegs])
+    assert all(r.error is None for r in results)
+    acc = np.mean([r.digit == y for r, y in zip(results, labels, strict=True)])
+    clean = (predictor.predict(mnist_test[0][:1000]) == labels).mean()
+    assert acc >= 0.97, f"photo accuracy {acc:.4f} (original digits {clean:.4f})"
+
+
+def test_multi_digit_numbers(fast_run: Path, mnist_test) -> None:
+    predictor = Predictor.from_checkpoint(fast_run)
+    numbers = make_numbers(*mnist_test, n=100, seed=1)
+    right = sum(read_number(predictor, img)["number"] == text for img, text in numbers)
+    # The small CI model; the README reports the best model on 200 numbers.
+    assert right / len(numbers) >= 0.85
+
+
+def test_predict_cli_files_dirs_and_outputs(
+    tmp_path: Path, fast_run: Path, photos, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jpegs, labels = photos
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(3):
+        _save(folder / "sub" / f"d{i}.jpg", jpegs[i])
+    png = tmp_path / "one.png"
+    Image.open(io.BytesIO(jpegs[3])).save(png)
+    csv, show = tmp_path / "p.csv", tmp_path / "show.png"
+    args = [
+        "predict",
+        str(fast_run),
+        str(folder),
+        str(png),
+        "--top",
+        "2",
+        "--csv",
+        str(csv),
+        "--show",
+        str(show),
+    ]
+    assert main(args) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 4 and [int(r.split("\t")[1]) for r in rows] == labels[:4].tolist()
+    assert csv.read_text().splitlines()[0] == "source,digit,prob,top1,top2,error"
+    assert Image.open(show).height > 400
+    assert main(["predict", str(fast_run), str(png), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["digit"] == labels[3] and len(out[0]["top"]) == 3
+
+
+def test_predict_dataset_example(
+    tmp_path: Path, fast_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "predict",
+                str(fast_run),
+                "--split",
+                "test",
+                "--index",
+                "0",
+                "--show",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 0
+    )
+    assert "\t7\t" in capsys.readouterr().out  # the first test digit is a 7
+    assert (tmp_path / "x.png").is_file()
+
+
+def _bad_inputs(tmp_path: Path, good_jpeg: bytes) -> dict[str, str]:
+    """File name -> expected message fragment."""
+    png = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(png, format="PNG")
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000), 0).save(bomb, format="PNG")
+    files = {
+        "notes.png": (b"hello, not a picture", "not a recognised image"),
+        "cut.png": (_png_bytes()[:60], "cannot read image"),
+        "cut.jpg": (good_jpeg[: len(good_jpeg) // 3], "cannot read image"),
+        "empty.png": (b"", "empty"),
+        "bomb.png": (bomb.getvalue(), "too large"),
+        "dot.png": (_png_bytes((1, 1)), "no digit"),
+        "blank.png": (png.getvalue(), "no digit"),
+    }
+    for name, (data, _) in files.items():
+        _save(tmp_path / name, data)
+    return {name: msg for name, (_, msg) in files.items()}
+
+
+def _png_bytes(size: tuple[int, int] = (40, 40)) -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, size[::-1], dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_bad_images_each_get_one_line_and_the_rest_still_run(
+    tmp_path: Path, fast_run: Path, photos, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = _bad_inputs(tmp_path, photos[0][0])
+    good = _save(tmp_path / "good.jpg", photos[0][0])
+    paths = [str(tmp_path / n) for n in expected] + [str(good)]
+    assert main(["predict", str(fast_run), *paths]) == 1
+    out = capsys.readouterr()
+    assert out.out.count("\n") == 1 and "good.jpg" in out.out  # the good file still predicted
+    errors = out.err.strip().splitlines()
+    assert len(errors) == len(expected) and "Traceback" not in out.err
+    for (name, fragment), line in zip(expected.items(), errors, strict=True):
+        assert name in line and fragment in line.lower(), line
+
+
+def test_missing_checkpoint_and_no_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(tmp_path / "nope.safetensors"), "x.png"]) == 1
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_submit_and_score(
+    tmp_path: Path, fast_run: Path, mnist_test, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images, labels = mnist_test
+    write_kaggle_csv(tmp_path / "test.csv", images[:2000])
+    write_submission(tmp_path / "labels.csv", labels[:2000])
+    sub = tmp_path / "submission.csv"
+    assert (
+        main(
+            [
+                "submit",
+                str(fast_run),
+                str(fast_run),
+                "--test",
+                str(tmp_path / "test.csv"),
+                "--out",
+                str(sub),
+            ]
+        )
+        == 0
+    )
+    assert "ensemble of 2" in capsys.readouterr().out
+    lines = sub.read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and lines[1].startswith("1,") and len(lines) == 2001
+    assert main(["score", str(sub), "--labels", str(tmp_path / "labels.csv")]) == 0
+    acc = float(capsys.readouterr().out.split()[1])
+    assert acc > 0.98
+    # A CSV with a missing column or a bad value is one clear line, nothing written.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("pixel0,pixel1\n1,2\n")
+    assert (
+        main(["submit", str(fast_run), "--test", str(bad), "--out", str(tmp_path / "o.csv")]) == 1
+    )
+    assert "bad header" in capsys.readouterr().err and not (tmp_path / "o.csv").exists()
+    write_kaggle_csv(bad, images[:3])
+    bad.write_text(bad.read_text().replace(",0,", ",x,", 1))
+    assert main(["submit", str(fast_run), "--test", str(bad)]) == 1
+    assert "line 2" in capsys.readouterr().err
