@@ -14,11 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 ## run: set up, fetch MNIST if missing, train and evaluate the default model
 run: $(STAMP)
 	$(VENV)/bin/digitrec data fetch
-	$(VENV)/bin/digitrec data info
+	$(VENV)/bin/digitrec train --model fast --out runs/fast
 
 ## test: set up and run the test suite
 test: $(STAMP)
 	$(PY) -m pytest
+
+## bench: the speed and inference benchmarks (minutes; see README, Benchmarks)
+bench: $(STAMP)
+	mkdir -p bench/results
+	$(VENV)/bin/digitrec bench speed --seeds 5 --models fast,accurate --json bench/results/speed.json
+	$(VENV)/bin/python bench/photos.py --json bench/results/photos.json
 
 ## lint: ruff
 lint: $(STAMP)

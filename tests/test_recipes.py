@@ -1,0 +1,106 @@
+"""Building blocks of the speed recipes: schedules, augmentation, EMA, and the bench plumbing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from digitrec.augment import augment_batch, random_affine, random_shift
+from digitrec.cli import main
+from digitrec.models import Recipe, create_model
+from digitrec.optim import EMA, lr_at
+
+
+def _curve(schedule: str, total: int = 100, **kw) -> np.ndarray:
+    recipe = Recipe("sgd", lr=1.0, batch_size=1, schedule=schedule, **kw)
+    return np.array([lr_at(recipe, s, total, steps_per_epoch=10) for s in range(total)])
+
+
+def test_linear_schedule_rises_then_falls_to_zero() -> None:
+    lr = _curve("linear", warmup=0.2)
+    peak = int(np.argmax(lr))
+    assert lr[0] == 0 and lr[peak] == pytest.approx(1.0, abs=0.01) and 18 <= peak <= 21
+    assert np.all(np.diff(lr[: peak + 1]) > 0) and np.all(np.diff(lr[peak:]) < 0)
+    assert lr[-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_onecycle_schedule_shape() -> None:
+    lr = _curve("onecycle", warmup=0.3)
+    assert lr[0] == pytest.approx(1 / 25) and lr.max() == pytest.approx(1.0, abs=1e-3)
+    assert lr[-1] < 1e-4 and abs(int(np.argmax(lr)) - 30) <= 1
+
+
+def test_step_and_constant_schedules() -> None:
+    lr = _curve("step", gamma=0.5)
+    assert lr[0] == lr[9] == 1.0 and lr[10] == 0.5 and lr[25] == 0.25
+    assert set(_curve("constant")) == {1.0}
+
+
+def test_shift_keeps_shape_and_moves_content() -> None:
+    torch.manual_seed(0)
+    bg = -0.4242
+    x = torch.full((64, 1, 28, 28), bg)
+    x[:, :, 10:18, 10:18] = 2.0
+    out = random_shift(x, 2, bg)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    # Every image keeps its whole 8x8 blob (shift 2 never pushes it off the canvas) ...
+    assert torch.all((out > 1).sum((1, 2, 3)) == 64)
+    # ... but not all in the same place.
+    centres = (out > 1).float().nonzero()[:, 2].reshape(64, -1).float().mean(1)
+    assert centres.std() > 0.5
+    assert torch.equal(augment_batch(x, "none", bg), x)
+
+
+def test_affine_keeps_shape_and_background() -> None:
+    torch.manual_seed(0)
+    bg = -0.4242
+    x = torch.full((16, 1, 28, 28), bg)
+    out = random_affine(x, bg)
+    assert out.shape == x.shape
+    assert torch.allclose(out, torch.full_like(out, bg), atol=1e-5)  # blank stays blank
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        augment_batch(x, "mixup", bg)
+
+
+def test_ema_tracks_weights() -> None:
+    model = create_model("fast")
+    ema = EMA(model, decay=0.5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)
+    name, param = next(iter(model.named_parameters()))
+    assert torch.allclose(ema.shadow[name], param - 0.5)
+
+
+def test_bench_speed_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Plumbing only: a few steps each, no timing assertions."""
+    out = tmp_path / "speed.json"
+    args = [
+        "bench",
+        "speed",
+        "--smoke",
+        "--seeds",
+        "2",
+        "--models",
+        "fast",
+        "--threads",
+        "1",
+        "--json",
+        str(out),
+    ]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "ratio peer/ours" in text and "LOWER BOUND" in text  # 5 peer steps never reach 99%
+    result = json.loads(out.read_text())
+    assert len(result["ours"]["fast"]["runs"]) == 2 and result["machine"]["cores"] >= 1
+    assert result["peer"]["runs"][0]["reached_99"] is False
+
+
+def test_bench_infer_smoke(fast_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "infer", f"fast={fast_run}", "--threads", "1"]) == 0
+    assert "img/s batched" in capsys.readouterr().out
