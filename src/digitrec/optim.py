@@ -48,25 +48,25 @@ def lr_at(recipe: Recipe, step: int, total_steps: int, steps_per_epoch: int) -> 
     - ``step``: ``lr * gamma ** epoch`` (PyTorch's StepLR with step_size=1 epoch).
     - ``onecycle``: linear rise from ``lr/25`` to ``lr`` over the first ``warmup`` fraction,
       then cosine decay to about zero (``lr/1e4``), as torch's OneCycleLR.
-    - ``linear``: linear rise over ``warmup``, then linear decay to zero at the last step.
+    - ``linear``: linear rise over ``warmup`` (from ``lr / warm-up steps``), then linear decay
+      towards zero at the end.
     """
     peak, kind = recipe.lr, recipe.schedule
     if kind == "constant":
         return peak
     if kind == "step":
         return peak * recipe.gamma ** (step // max(steps_per_epoch, 1))
-    frac = step / max(total_steps - 1, 1)
-    rise = max(recipe.warmup, 1e-9)
+    warm = max(1, int(total_steps * recipe.warmup))  # warm-up steps
     if kind == "onecycle":
         start, end = peak / 25, peak / 25 / 1e4
-        if frac < rise:
-            return start + (peak - start) * frac / rise
-        t = (frac - rise) / max(1 - rise, 1e-9)
-        return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * t))
+        if step < warm:
+            return start + (peak - start) * step / warm
+        t = (step - warm) / max(total_steps - 1 - warm, 1)
+        return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
     if kind == "linear":
-        if frac < rise:
-            return peak * frac / rise
-        return peak * max(0.0, (1 - frac) / max(1 - rise, 1e-9))
+        if step < warm:
+            return peak * (step + 1) / warm
+        return peak * max(0.0, 1 - (step - warm) / max(total_steps - warm, 1))
     raise DigitrecError(f"unknown schedule {kind!r}; choose from {', '.join(SCHEDULES)}")
 
 

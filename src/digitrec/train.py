@@ -52,7 +52,6 @@ class TrainConfig:
     max_steps: int | None = None  # smoke mode: stop after this many steps (schedule unchanged)
     train_limit: int | None = None  # use only the first N training images (tests, demos)
     threads: int | None = None  # torch intra-op threads; None: torch's default
-    channels_last: bool = False  # NHWC memory format for conv nets
 
     def recipe(self) -> Recipe:
         """The model's default recipe with this config's overrides applied."""
@@ -152,7 +151,7 @@ def _run(cfg, spec, recipe: Recipe, device, rep: Reporter, resume, stop) -> dict
     pre = spec.preprocessing
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **cfg.model_kwargs).to(device)
-    if cfg.channels_last:
+    if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(recipe, model)
     ema = EMA(model, recipe.ema) if recipe.ema > 0 else None
@@ -198,7 +197,7 @@ def _run(cfg, spec, recipe: Recipe, device, rep: Reporter, resume, stop) -> dict
             idx = perm[i * bsz : (i + 1) * bsz]
             xb = augment_batch(data["x"][idx], recipe.augment, background)
             yb = data["y"][idx]
-            if cfg.channels_last:
+            if recipe.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             lr = lr_at(recipe, step, total_steps, steps_per_epoch)
             for group in optimizer.param_groups:
