@@ -2,14 +2,17 @@
 
 Ink is found exactly as for single digits (:func:`digitrec.preprocess.ink_map`), then:
 connected components -> drop specks -> merge pieces stacked in the same columns (broken
-strokes) -> split components too wide for one digit (touching pairs) at the column of least ink
--> MNIST-normalise each piece with :func:`digitrec.preprocess.center_digit`.
+strokes) -> cut components that may hold several digits (touching digits) along ink seams ->
+MNIST-normalise each digit with :func:`digitrec.preprocess.center_digit`. With a recogniser,
+the cuts and the number of digits are chosen by dynamic programming over candidate seams,
+maximising the product of digit confidences times a prior on digit size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from scipy import ndimage
@@ -20,27 +23,36 @@ from digitrec.preprocess import SPECK_FRACTION, center_digit, ink_map
 # Pieces overlapping in x by this fraction of the narrower one, and in y by less than it,
 # belong to the same digit.
 MERGE_OVERLAP = 0.6
-# A component wider than this times its height holds several digits (99 % of MNIST digits
-# have width / height <= 1.43, a touching pair ~1.6).
+# Without a recogniser, a component wider than this times the line's digit height holds several
+# digits (99 % of MNIST digits have width / height <= 1.43, a touching pair ~1.6) ...
 SPLIT_ASPECT = 1.3
-# Typical digit width / height, to guess how many digits a wide component holds.
+# ... about this many: typical digit width / height.
 DIGIT_ASPECT = 0.8
-# Cuts are searched within +-this fraction of the expected digit width around the even split.
-CUT_WINDOW = 0.45
-# With a recogniser, components wider than this are also tried as a pair of digits, and split
-# when both halves are recognised with a joint confidence above SPLIT_CONFIDENCE and the whole.
-MAYBE_SPLIT_ASPECT = 0.75
-SPLIT_CONFIDENCE = 0.5
-# ... unless the recogniser is at least this confident in the whole piece.
-WHOLE_CONFIDENT = 0.9
-# Seams: pull towards the even split (per row, per digit width off) and cost of a diagonal step.
-SEAM_PULL = 0.2
+# With a recogniser, components wider than this are searched for touching digits.
+SEARCH_ASPECT = 0.5
+# Candidate cuts: seams pulled towards columns this fraction of the digit height apart.
+SEAM_STEP = 0.08
+# Seams: pull towards their target column (per row, per digit height off), cost of a diagonal step.
+SEAM_PULL = 0.3
 SEAM_BEND = 0.02
-# With a recogniser, this many seams (pulled towards evenly spread columns) are compared.
-SEAM_CANDIDATES = 7
+# Digit width / height range searched for one digit (MNIST '1's are ~0.15, wide '2's ~1.4).
+MIN_ASPECT = 0.1
+MAX_ASPECT = 1.6
+# Log-prior of a digit: ink shorter than LOW_HEIGHT or wider than HIGH_ASPECT times the line's
+# digit height is penalised by ((distance beyond) / PRIOR_SCALE) ** 2. (MNIST scales a digit's
+# longer side to 20 px, so hardly any digit is wider than the line's 20 px height.)
+LOW_HEIGHT = 0.75
+HIGH_ASPECT = 1.0
+PRIOR_SCALE = 0.1
+# Log-cost of a cut per digit height of full-strength ink it crosses: a cut through a loop
+# crosses two strokes, a cut between touching digits about one short overlap.
+CUT_INK_COST = 1.0
+# Log-reward per digit read. The recogniser's top probability stays below ~0.95 even on clean
+# digits (label smoothing), while a touching pair such as '41' still reads as a '4' at ~0.8, so
+# a plain product of confidences would favour too few digits.
+DIGIT_BONUS = 0.15
 # Pieces shorter than this fraction of the typical digit height are fragments of a neighbour.
 FRAGMENT_HEIGHT = 0.55
-
 Box = tuple[int, int, int, int]
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -133,81 +145,119 @@ def _digit(part: np.ndarray) -> np.ndarray:
     return center_digit(part) if part.any() else np.zeros((28, 28), dtype=np.uint8)
 
 
-def _seam_paths(band: np.ndarray, expect: float, unit: float, count: int) -> np.ndarray:
-    """Cheapest top-to-bottom paths through ``band`` (seam carving by dynamic programming).
+def _seams(crop: np.ndarray, targets: np.ndarray, unit: float) -> np.ndarray:
+    """Cheapest top-to-bottom paths through the ink, one pulled towards each target column.
+
+    Seam carving by dynamic programming, all targets at once.
 
     Args:
-        band: float (h, n) ink in 0..1, the columns where a cut may go.
-        expect: Column (in ``band``) of the even split; paths are pulled towards it.
-        unit: Expected digit width in pixels (scales the pull).
-        count: How many paths to return, cheapest first, ending at distinct columns.
+        crop: float (h, w) ink in 0..255.
+        targets: float (T,) columns the paths are pulled towards.
+        unit: Digit height in pixels (scales the pull).
 
     Returns:
-        int (m <= count, h): column of each path in each row.
+        int (T, h): column of each path in each row; a pixel is left of a path when its column
+        is smaller.
     """
-    h, n = band.shape
-    pen = SEAM_PULL * np.abs(np.arange(n) - expect) / unit
+    band = crop / max(float(crop.max()), 1e-6)
+    h, w = band.shape
+    pen = SEAM_PULL * np.abs(np.arange(w)[None, :] - np.asarray(targets)[:, None]) / unit
     cost = band[0] + pen
-    back = np.zeros((h, n), dtype=np.int64)
-    idx = np.arange(n)
+    back = np.zeros((h, *pen.shape), dtype=np.int8)
+    inf = np.full((len(pen), 1), np.inf)
     for r in range(1, h):  # one vectorised step per row: come from column c-1, c or c+1
-        padded = np.concatenate(([np.inf], cost, [np.inf]))
-        options = np.stack([padded[:-2] + SEAM_BEND, padded[1:-1], padded[2:] + SEAM_BEND])
+        padded = np.concatenate((inf, cost, inf), axis=1)
+        options = np.stack([padded[:, :-2] + SEAM_BEND, padded[:, 1:-1], padded[:, 2:] + SEAM_BEND])
         step = options.argmin(axis=0)
         back[r] = step - 1
-        cost = band[r] + pen + options[step, idx]
-    ends: list[int] = []
-    for c in np.argsort(cost, kind="stable"):
-        if all(abs(int(c) - e) > 2 for e in ends):
-            ends.append(int(c))
-        if len(ends) == count:
-            break
-    paths = np.empty((len(ends), h), dtype=np.int64)
-    paths[:, -1] = ends
+        cost = band[r] + pen + np.take_along_axis(options, step[None], 0)[0]
+    paths = np.empty((len(pen), h), dtype=np.int64)
+    paths[:, -1] = cost.argmin(axis=1)
+    rows = np.arange(len(pen))
     for r in range(h - 1, 0, -1):
-        paths[:, r - 1] = paths[:, r] + back[r, paths[:, r]]
+        paths[:, r - 1] = paths[:, r] + back[r, rows, paths[:, r]]
     return paths
 
 
-def _split(crop: np.ndarray, k: int, score: Scorer | None) -> tuple[list[np.ndarray], list[float]]:
-    """Cut ``crop`` (float (h, w) ink of one component) into ``k`` digits along ink seams.
+def _between(crop: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The ink of ``crop`` right of path ``left`` and left of path ``right``."""
+    cols = np.arange(crop.shape[1])[None, :]
+    return np.where((cols >= left[:, None]) & (cols < right[:, None]), crop, 0.0)
 
-    Returns:
-        The ``k`` parts (float (h, w), zero outside each part) and, per cut, the ink the seam
-        crosses (in pixels of full-strength ink).
+
+def _even_split(crop: np.ndarray, typical: float) -> list[np.ndarray]:
+    """Without a recogniser: cut a wide piece into as many digits as its width suggests."""
+    h, w = crop.shape
+    k = round(w / max(h, typical) / DIGIT_ASPECT)
+    if w / max(h, typical) <= SPLIT_ASPECT or k < 2:
+        return [crop]
+    paths = _seams(crop, np.arange(1, k) * w / k, w / k)
+    edges = [np.zeros(h, np.int64), *np.maximum.accumulate(paths, axis=0), np.full(h, w)]
+    return [_between(crop, a, b) for a, b in pairwise(edges)]
+
+
+def _log_prior(part: np.ndarray, typical: float) -> float:
+    """Log-prior that ``part`` is one whole digit, from its ink's height and width."""
+    rows = np.nonzero(part.any(axis=1))[0]
+    cols = np.nonzero(part.any(axis=0))[0]
+    short = max(0.0, LOW_HEIGHT - (rows[-1] + 1 - rows[0]) / typical)
+    wide = max(0.0, (cols[-1] + 1 - cols[0]) / typical - HIGH_ASPECT)
+    return -((short / PRIOR_SCALE) ** 2) - (wide / PRIOR_SCALE) ** 2
+
+
+def _best_split(crop: np.ndarray, typical: float, score: Scorer) -> list[np.ndarray]:
+    """Cut a piece into the digits that maximise the product of recogniser confidences.
+
+    Candidate cuts are ink seams pulled towards evenly spaced columns; dynamic programming over
+    them picks the number of digits and the cuts, each digit weighted by a prior on its size
+    and each cut by the ink it crosses.
     """
-    w = crop.shape[1]
-    top = max(float(crop.max()), 1e-6)
-    cols = np.arange(w)[None, :]
-    unit = w / k
-    rest = crop
-    parts = []
-    for j in range(1, k):
-        expect = j * unit
-        lo = max(int(expect - CUT_WINDOW * unit), 1)
-        hi = min(int(np.ceil(expect + CUT_WINDOW * unit)) + 1, w - 1)
-        if hi - lo < 2:
-            lo, hi = max(1, int(expect) - 1), min(w - 1, int(expect) + 2)
-        band = rest[:, lo:hi] / top
-        if score is None:
-            paths = _seam_paths(band, expect - lo, unit, 1) + lo
-        else:  # diverse candidates: seams pulled towards several columns of the window
-            targets = np.linspace(0, hi - lo - 1, SEAM_CANDIDATES)
-            paths = np.unique(
-                np.concatenate([_seam_paths(band, t, unit, 1) for t in targets]), axis=0
-            )
-            paths = paths + lo
-        lefts = [np.where(cols < p[:, None], rest, 0.0) for p in paths]
-        best = 0
-        if score is not None and len(paths) > 1:
-            # Keep the seam whose two sides a recogniser finds most digit-like.
-            conf = np.asarray(score(np.stack([_digit(lp) for lp in lefts])))
-            conf = conf * np.asarray(score(np.stack([_digit(rest - lp) for lp in lefts])))
-            best = int(np.argmax(conf))
-        parts.append(lefts[best])
-        rest = rest - lefts[best]
-    parts.append(rest)
-    return parts
+    h, w = crop.shape
+    lo = MIN_ASPECT * typical
+    targets = np.arange(lo, w - lo + 1, max(1.0, SEAM_STEP * typical))
+    paths = _seams(crop, targets, typical) if targets.size else np.zeros((0, h), np.int64)
+    # Seams left to right, made non-crossing so that chosen cuts partition the ink; seams that
+    # many targets pulled into the same valley are kept once.
+    paths = np.maximum.accumulate(paths[np.argsort(paths.mean(axis=1), kind="stable")], axis=0)
+    keep = [i for i in range(len(paths)) if i == 0 or np.abs(paths[i] - paths[i - 1]).mean() > 1]
+    paths = paths[keep]
+    edges = [np.zeros(h, np.int64), *paths, np.full(h, w)]
+    cut_cost = [0.0] * len(edges)
+    for i, path in enumerate(edges[1:-1], start=1):
+        crossed = crop[np.arange(h), np.clip(path, 0, w - 1)].sum() / 255.0
+        cut_cost[i] = CUT_INK_COST * crossed / typical
+    spans, parts = [], []
+    for i in range(len(edges) - 1):
+        for j in range(i + 1, len(edges)):
+            width = float((edges[j] - edges[i]).mean())
+            if width > MAX_ASPECT * typical:
+                break
+            if width < lo and not (i == 0 and j == len(edges) - 1):
+                continue  # too narrow for a digit (unless it is the whole piece)
+            part = _between(crop, edges[i], edges[j])
+            if part.any():
+                spans.append((i, j))
+                parts.append(part)
+    if not parts:
+        return [crop]
+    logp = np.log(np.maximum(np.asarray(score(np.stack([_digit(p) for p in parts]))), 1e-6))
+    logp += np.array([_log_prior(p, typical) for p in parts]) + DIGIT_BONUS
+    # best[j]: best log-score of the ink left of edge j, ending with a cut at j.
+    best = np.full(len(edges), -np.inf)
+    best[0] = 0.0
+    choice: list[int] = [-1] * len(edges)
+    for k, (i, j) in enumerate(spans):  # spans are ordered by their left edge i
+        total = best[i] + logp[k] - (cut_cost[j] if j < len(edges) - 1 else 0)
+        if total > best[j]:
+            best[j], choice[j] = total, k
+    if choice[-1] < 0:
+        return [crop]
+    out, j = [], len(edges) - 1
+    while j > 0:
+        k = choice[j]
+        out.append(parts[k])
+        j = spans[k][0]
+    return out[::-1]
 
 
 def segment_digits(gray: np.ndarray, score: Scorer | None = None) -> list[tuple[Box, np.ndarray]]:
@@ -216,10 +266,10 @@ def segment_digits(gray: np.ndarray, score: Scorer | None = None) -> list[tuple[
     Args:
         gray: uint8 (H, W) grey photo or drawing, any polarity (RGB (H, W, 3) is accepted).
         score: Optional recogniser: uint8 (N, 28, 28) -> (N,) confidence in 0..1 (e.g. the top
-            softmax probability). When given, it decides whether a wide or slightly wide piece
-            is one digit or several, and which ink seam separates touching digits best;
-            without it, pieces wider than 1.3x the line's digit height are cut along the seam
-            of least ink.
+            softmax probability). When given, pieces wider than half the line's digit height
+            are cut into the digits it is most confident about (see :func:`_best_split`);
+            without it, pieces wider than 1.3x the line's digit height are cut evenly along
+            seams of least ink.
 
     Returns:
         Left to right, ``(box, digit)`` pairs: ``box`` = (x0, y0, x1, y1) in ``gray``'s pixels
@@ -237,23 +287,12 @@ def segment_digits(gray: np.ndarray, score: Scorer | None = None) -> list[tuple[
     typical = float(np.median([p.height for p in pieces])) if pieces else 1.0
     for piece in pieces:
         crop = _crop(m.ink, m.labels, piece)
-        parts = [crop]
-        # Against the line's typical height: a wide, flat '2' or '5' is not two digits.
-        aspect = piece.width / max(piece.height, typical)
-        wide = aspect > SPLIT_ASPECT
-        if wide or (score is not None and aspect > MAYBE_SPLIT_ASPECT):
-            split = _split(crop, max(2, round(aspect / DIGIT_ASPECT)), score)
-            if score is None:
-                parts = split
-            else:
-                # Narrow touching pairs ('11', '64') look like one wide digit and wide digits
-                # like two: let the recogniser compare the whole with the pieces.
-                conf = np.asarray(score(np.stack([_digit(p) for p in [crop, *split]])))
-                joint = float(np.prod(conf[1:]))
-                geometric = wide and joint > 0.5 * conf[0]
-                recognised = conf[0] < WHOLE_CONFIDENT and joint > max(conf[0], SPLIT_CONFIDENCE)
-                if geometric or recognised:
-                    parts = split
+        if score is None:
+            parts = _even_split(crop, typical)
+        elif piece.width > SEARCH_ASPECT * max(piece.height, typical):
+            parts = _best_split(crop, typical, score)
+        else:
+            parts = [crop]
         for part in parts:
             rows = np.nonzero(part.any(axis=1))[0]
             cols = np.nonzero(part.any(axis=0))[0]
