@@ -104,3 +104,15 @@ def test_bench_speed_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_bench_infer_smoke(fast_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "infer", f"fast={fast_run}", "--threads", "1"]) == 0
     assert "img/s batched" in capsys.readouterr().out
+
+
+def test_tta_returns_averaged_log_probabilities(fast_run: Path) -> None:
+    from digitrec.checkpoint import load_checkpoint
+    from digitrec.evaluate import predict_logits
+
+    model = load_checkpoint(fast_run).model
+    x = torch.randn(8, 1, 28, 28)
+    out = predict_logits(model, x, tta=True)
+    assert out.shape == (8, 10)
+    assert torch.allclose(out.exp().sum(1), torch.ones(8), atol=1e-5)
+    assert not torch.allclose(out, torch.log_softmax(predict_logits(model, x), 1))

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="(default: test; val is the run's own held-out split)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: 5 shifted views")
     p.add_argument("--device", default="cpu", help="(default: cpu)")
     _add_data_dir(p)
     p.set_defaults(func=commands.evaluate)
@@ -138,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda | mps (default: cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", help="also write the full results to this JSON file")
+    p.add_argument(
+        "--tta",
+        default="",
+        help="comma-separated recipes evaluated with "
+        "test-time augmentation, its time counted in eval (default: none)",
+    )
     p.add_argument("--smoke", action="store_true", help="a few steps only: checks the plumbing")
     _add_data_dir(p)
     p.set_defaults(func=commands.bench_speed)

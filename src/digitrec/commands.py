@@ -153,13 +153,15 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_path(path: str, split: str, data_dir: str | None, device: str) -> dict:
+def _evaluate_path(
+    path: str, split: str, data_dir: str | None, device: str, tta: bool = False
+) -> dict:
     """Evaluate a checkpoint (or run dir) on a split; ``val`` re-derives the run's split."""
     from digitrec.data import load_mnist, train_val_split
     from digitrec.evaluate import classification_report
     from digitrec.predict import Predictor
 
-    predictor = Predictor.from_checkpoint(path, device=device)
+    predictor = Predictor.from_checkpoint(path, device=device, tta=tta)
     if split == "test":
         images, labels = load_mnist("test", data_dir)
     else:
@@ -173,7 +175,7 @@ def _evaluate_path(path: str, split: str, data_dir: str | None, device: str) -> 
             pick = val_idx if split == "val" else train_idx
             images, labels = images[pick], labels[pick]
     report = classification_report(predictor.predict_proba(images), labels)
-    report.update(split=split, checkpoint=str(path), arch=predictor.meta["arch"])
+    report.update(split=split, checkpoint=str(path), arch=predictor.meta["arch"], tta=tta)
     return report
 
 
@@ -182,7 +184,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from digitrec.evaluate import format_report
 
-    report = _evaluate_path(args.checkpoint, args.split, args.data_dir, args.device)
+    report = _evaluate_path(args.checkpoint, args.split, args.data_dir, args.device, args.tta)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -9,21 +9,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Test-time augmentation views: the image itself and 1-pixel shifts up, down, left, right.
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Logits ``(N, 10)`` for normalised inputs ``(N, 1, 28, 28)``, in eval mode."""
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 2000, tta: bool = False
+) -> torch.Tensor:
+    """Logits ``(N, 10)`` for normalised inputs ``(N, 1, 28, 28)``, in eval mode.
+
+    With ``tta``, returns the log of the softmax averaged over :data:`TTA_SHIFTS` views
+    (``torch.roll`` wraps only blank MNIST borders around).
+    """
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        out = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size]
+            if not tta:
+                out.append(model(xb))
+                continue
+            probs = sum(
+                torch.softmax(model(torch.roll(xb, shift, dims=(2, 3))).float(), 1)
+                for shift in TTA_SHIFTS
+            )
+            out.append(torch.log(probs / len(TTA_SHIFTS)))
+        return torch.cat(out)
     finally:
         model.train(was_training)
 
 
-def evaluate_tensors(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+def evaluate_tensors(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, tta: bool = False
+) -> dict[str, float]:
     """Accuracy and mean cross-entropy of a model on normalised tensors."""
-    logits = predict_logits(model, x).float()
+    logits = predict_logits(model, x, tta=tta).float()
     return {
         "accuracy": (logits.argmax(1) == y).float().mean().item(),
         "loss": F.cross_entropy(logits, y).item(),
