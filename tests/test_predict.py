@@ -73,7 +73,8 @@ def test_predict_cli_files_dirs_and_outputs(
     rows = capsys.readouterr().out.strip().splitlines()
     assert len(rows) == 4 and [int(r.split("\t")[1]) for r in rows] == labels[:4].tolist()
     assert csv.read_text().splitlines()[0] == "source,digit,prob,top1,top2,error"
-    assert Image.open(show).height > 400
+    with Image.open(show) as fig:
+        assert fig.height > 400
     assert main(["predict", str(fast_run), str(png), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out[0]["digit"] == labels[3] and len(out[0]["top"]) == 3

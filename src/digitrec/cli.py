@@ -34,7 +34,7 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole CLI grammar."""
-    from digitrec import commands
+    from digitrec import commands, commands_images
 
     parser = argparse.ArgumentParser(
         prog="digitrec",
@@ -104,25 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["train", "test"], help="predict a dataset example instead")
     p.add_argument("--index", type=int, default=0, help="with --split (default: 0)")
     _add_data_dir(p)
-    p.set_defaults(func=commands.predict)
+    p.set_defaults(func=commands_images.predict)
 
     p = sub.add_parser("read", help="read a multi-digit number from a photo")
     p.add_argument("checkpoint", help="checkpoint file or run directory")
     p.add_argument("image", help="photo or drawing of a number")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show", help="write a figure with the boxes and predictions")
-    p.set_defaults(func=commands.read)
+    p.set_defaults(func=commands_images.read)
 
     p = sub.add_parser("submit", help="write a Kaggle digit-recognizer submission")
     p.add_argument("checkpoints", nargs="+", help="one or more checkpoints (averaged)")
     p.add_argument("--test", required=True, help="Kaggle test.csv")
     p.add_argument("--out", default="submission.csv", help="(default: submission.csv)")
-    p.set_defaults(func=commands.submit)
+    p.set_defaults(func=commands_images.submit)
 
     p = sub.add_parser("score", help="accuracy of a submission against an answer key")
     p.add_argument("submission", help="ImageId,Label CSV")
     p.add_argument("--labels", required=True, help="answer key (e.g. test_labels.csv)")
-    p.set_defaults(func=commands.score)
+    p.set_defaults(func=commands_images.score)
 
     bench = sub.add_parser("bench", help="speed and inference benchmarks against the peer")
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
