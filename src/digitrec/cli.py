@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a user error (one line on stderr), 2 bad usage, 130 int
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
@@ -204,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("digitrec: interrupted", file=sys.stderr)
         return ExitStatus.INTERRUPTED
+    except BrokenPipeError:  # e.g. `digitrec models | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitStatus.OK
 
 
 if __name__ == "__main__":

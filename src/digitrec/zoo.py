@@ -191,48 +191,41 @@ class StridedNet(nn.Module):
         return self.head(self.features(x))
 
 
-@register_model(
-    "fast",
-    recipe=Recipe(
-        "sgd",
-        lr=0.12,
-        batch_size=96,
-        steps=781,
-        schedule="linear",
-        warmup=0.2,
-        nesterov=True,
-        weight_decay=5e-4,
-        label_smoothing=0.1,
-        channels_last=True,
-        source="digitrec: tuned for time-to-99% on 2 CPU cores (1.25 epochs)",
-    ),
-    description="strided BN CNN 16-32-64 + fc128, ~0.75 MMAC/img: 99% in seconds on CPU",
-)
-def fast(
+def strided_net(
     widths: tuple[int, int, int] = (16, 32, 64), first_kernel: int = 5, hidden: int = 128
 ) -> nn.Module:
+    """Builder shared by the ``fast`` and ``accurate`` recipes (same network, other training)."""
     return StridedNet(tuple(widths), first_kernel, hidden)
 
 
-@register_model(
+# Both recipes were chosen on a 5,000-image validation split carved from the training set.
+FAST = Recipe(
+    "sgd",
+    lr=0.12,
+    batch_size=96,
+    steps=781,  # 1.25 epochs of 60k at batch 96
+    schedule="linear",
+    warmup=0.2,
+    nesterov=True,
+    weight_decay=5e-4,
+    label_smoothing=0.1,
+    channels_last=True,
+    source="digitrec: tuned for time-to-99% on 2 CPU cores (1.25 epochs)",
+)
+register_model(
+    "fast",
+    recipe=FAST,
+    description="strided BN CNN 16-32-64 + fc128, ~0.75 MMAC/img: 99% in seconds on CPU",
+)(strided_net)
+register_model(
     "accurate",
-    recipe=Recipe(
-        "sgd",
+    recipe=FAST.replace(
         lr=0.15,
         batch_size=128,
+        steps=None,
         epochs=8,
-        schedule="linear",
-        warmup=0.2,
-        nesterov=True,
-        weight_decay=5e-4,
-        label_smoothing=0.1,
-        channels_last=True,
         augment="shift",
         source="digitrec: the fast network, 8 epochs with +-2 px random shifts",
     ),
-    description="the fast network trained 8 epochs with shift augmentation: 99.5%+ on CPU",
-)
-def accurate(
-    widths: tuple[int, int, int] = (16, 32, 64), first_kernel: int = 5, hidden: int = 128
-) -> nn.Module:
-    return StridedNet(tuple(widths), first_kernel, hidden)
+    description="the fast network trained 8 epochs with shift augmentation: 99.5% on CPU",
+)(strided_net)
