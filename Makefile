@@ -23,7 +23,7 @@ test: $(STAMP)
 ## bench: the speed and inference benchmarks (minutes; see README, Benchmarks)
 bench: $(STAMP)
 	mkdir -p bench/results
-	$(VENV)/bin/digitrec bench speed --seeds 5 --models fast,accurate --json bench/results/speed.json
+	$(VENV)/bin/digitrec bench speed --models fast:5,accurate:3 --tta accurate --json bench/results/speed.json
 	$(VENV)/bin/python bench/photos.py --json bench/results/photos.json
 
 ## lint: ruff

@@ -84,10 +84,10 @@ def test_bench_speed_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         "bench",
         "speed",
         "--smoke",
-        "--seeds",
-        "2",
         "--models",
-        "fast",
+        "fast:2,accurate:1",
+        "--tta",
+        "accurate",
         "--threads",
         "1",
         "--json",
@@ -98,6 +98,10 @@ def test_bench_speed_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "ratio peer/ours" in text and "LOWER BOUND" in text  # 5 peer steps never reach 99%
     result = json.loads(out.read_text())
     assert len(result["ours"]["fast"]["runs"]) == 2 and result["machine"]["cores"] >= 1
+    assert len(result["ours"]["accurate"]["runs"]) == 1 and result["ours"]["accurate"]["tta"]
+    assert "without TTA" in text
+    assert main(["bench", "speed", "--models", "fast:x"]) == 1
+    assert main(["bench", "speed", "--models", "nope"]) == 1
     assert result["peer"]["runs"][0]["reached_99"] is False
 
 

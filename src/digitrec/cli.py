@@ -129,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     p = bsub.add_parser("speed", help="time-to-accuracy of our recipes vs pytorch/examples mnist")
     p.add_argument("--seeds", type=int, default=5, help="seeds per recipe of ours (default: 5)")
-    p.add_argument("--models", default="fast", help="comma-separated recipes (default: fast)")
+    p.add_argument(
+        "--models", default="fast", help="comma-separated NAME or NAME:SEEDS (default: fast)"
+    )
     p.add_argument("--peer-seeds", type=int, default=1, help="(default: 1)")
     p.add_argument(
         "--peer-epochs",

@@ -201,20 +201,29 @@ def bench_speed(args: argparse.Namespace) -> int:
     from digitrec.bench import bench_speed as run
     from digitrec.bench import format_speed
     from digitrec.io import atomic_write
+    from digitrec.models import get_spec
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.seeds < 1 or args.peer_seeds < 1:
-        raise DigitrecError("--seeds and --peer-seeds must be at least 1")
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    models: dict[str, int] = {}
+    for item in filter(None, (m.strip() for m in args.models.split(","))):
+        name, _, seeds = item.partition(":")
+        if seeds and not seeds.isdigit():
+            raise DigitrecError(f"--models: bad seed count in {item!r}; use NAME or NAME:SEEDS")
+        models[name] = int(seeds) if seeds else args.seeds
+    if not models or min([*models.values(), args.peer_seeds]) < 1:
+        raise DigitrecError("every recipe and the peer need at least 1 seed")
+    for name in models:
+        get_spec(name)  # fail on an unknown name before minutes of training
+    tta = tuple(m.strip() for m in args.tta.split(",") if m.strip())
     result = run(
-        args.seeds,
-        args.device,
         models,
+        args.device,
         args.peer_seeds,
         args.peer_epochs,
         args.data_dir,
         smoke=args.smoke,
+        tta=tta,
         log=_say,
     )
     print(format_speed(result))
