@@ -23,8 +23,11 @@ def predict_logits(
     (``torch.roll`` wraps only blank MNIST borders around).
     """
     was_training = model.training
-    model.eval()
+    if was_training:
+        model.eval()
     try:
+        if not tta and len(x) <= batch_size:  # one batch: skip the loop and cat (latency)
+            return model(x)
         out = []
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size]
@@ -38,7 +41,8 @@ def predict_logits(
             out.append(torch.log(probs / len(TTA_SHIFTS)))
         return torch.cat(out)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
 
 def evaluate_tensors(

@@ -32,7 +32,11 @@ class Predictor:
     ) -> Predictor:
         """Load a checkpoint file or run directory; it describes itself."""
         ckpt = load_checkpoint(path, device=device)
-        return cls(ckpt.model, ckpt.preprocessing, torch.device(device), ckpt.meta, tta)
+        model = ckpt.model
+        if ckpt.meta.get("recipe", {}).get("channels_last"):
+            # Trained channels-last: its strided convs also infer ~2x faster in NHWC on CPU.
+            model = model.to(memory_format=torch.channels_last)
+        return cls(model, ckpt.preprocessing, torch.device(device), ckpt.meta, tta)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``float32 (N, 10)`` for MNIST-style ``uint8 (N, 28, 28)``."""
