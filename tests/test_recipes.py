@@ -120,3 +120,17 @@ def test_tta_returns_averaged_log_probabilities(fast_run: Path) -> None:
     assert out.shape == (8, 10)
     assert torch.allclose(out.exp().sum(1), torch.ones(8), atol=1e-5)
     assert not torch.allclose(out, torch.log_softmax(predict_logits(model, x), 1))
+
+
+def test_batchnorm_folding_keeps_outputs(fast_run: Path) -> None:
+    from digitrec.checkpoint import load_checkpoint
+    from digitrec.predict import fold_batchnorm
+
+    model = load_checkpoint(fast_run).model
+    x = torch.randn(16, 1, 28, 28)
+    with torch.no_grad():
+        before = model(x)
+        folded = fold_batchnorm(model)
+        after = folded(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert torch.allclose(before, after, atol=1e-4)

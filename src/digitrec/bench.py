@@ -254,8 +254,8 @@ def bench_infer(
     checkpoints: dict[str, str],
     data_dir: str | None = None,
     batch_size: int = 1000,
-    repeats: int = 5,
-    latency_n: int = 500,
+    repeats: int = 10,
+    latency_n: int = 2000,
     log: Log = lambda msg: None,
 ) -> dict[str, Any]:
     """Batch throughput and single-image latency (p50/p99) through ``Predictor``."""
