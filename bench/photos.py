@@ -5,7 +5,7 @@ JPEG) with ``digitrec.synth``, runs it through the same ``predict_files`` path a
 ``digitrec predict``, and compares with the model's accuracy on the original digits. Then
 synthesises multi-digit numbers and reads them with ``read_number`` (``digitrec read``).
 
-    python bench/photos.py [--checkpoint RUN_OR_FILE] [--n 10000] [--numbers 200] [--json F]
+    python bench/photos.py [--checkpoint RUN_OR_FILE] [--n 10000] [--numbers 200] [--tta] [--json F]
 
 Without ``--checkpoint`` it trains the ``accurate`` recipe on all 60k training images first.
 """
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, default=200, help="numbers to read (default: 200)")
     parser.add_argument("--seed", type=int, default=0, help="synthesis seed (default: 0)")
     parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation (5 views)")
     args = parser.parse_args()
 
     path = args.checkpoint
@@ -39,7 +40,7 @@ def main() -> None:
 
         path = "runs/accurate-all60k"
         train(TrainConfig(model="accurate", val_size=0, out=path))
-    predictor = Predictor.from_checkpoint(path)
+    predictor = Predictor.from_checkpoint(path, tta=args.tta)
     images, labels = load_mnist("test")
     images, labels = images[: args.n], labels[: args.n]
 
@@ -74,6 +75,7 @@ def main() -> None:
                 {
                     "checkpoint": str(path),
                     "arch": predictor.meta["arch"],
+                    "tta": args.tta,
                     "n": len(labels),
                     "original_acc": clean,
                     "photo_acc": photo_acc,

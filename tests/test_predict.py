@@ -46,6 +46,23 @@ def test_multi_digit_numbers(fast_run: Path, mnist_test) -> None:
     assert right / len(numbers) >= 0.85
 
 
+def test_read_cli(
+    tmp_path: Path, fast_run: Path, mnist_test, capsys: pytest.CaptureFixture[str]
+) -> None:
+    predictor = Predictor.from_checkpoint(fast_run)
+    numbers = make_numbers(*mnist_test, n=10, seed=1)
+    data, text = next((d, t) for d, t in numbers if read_number(predictor, d)["number"] == t)
+    photo, show = tmp_path / "number.jpg", tmp_path / "boxes.png"
+    _save(photo, data)
+    assert main(["read", str(fast_run), str(photo), "--json", "--show", str(show)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["number"] == text and len(out["digits"]) == len(text)
+    assert show.is_file()
+    assert main(["read", str(fast_run), str(photo), "--tta"]) == 0
+    assert text in capsys.readouterr().out
+    assert main(["read", str(fast_run), str(tmp_path / "missing.jpg")]) == 1
+
+
 def test_predict_cli_files_dirs_and_outputs(
     tmp_path: Path, fast_run: Path, photos, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -78,6 +95,10 @@ def test_predict_cli_files_dirs_and_outputs(
     assert main(["predict", str(fast_run), str(png), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out[0]["digit"] == labels[3] and len(out[0]["top"]) == 3
+    # --tta averages shifted views: same digit, other probabilities.
+    assert main(["predict", str(fast_run), str(png), "--json", "--tta"]) == 0
+    averaged = json.loads(capsys.readouterr().out)
+    assert averaged[0]["digit"] == labels[3] and averaged[0]["prob"] != out[0]["prob"]
 
 
 def test_predict_dataset_example(

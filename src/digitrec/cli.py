@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", help="write a figure: original, model input, probabilities")
     p.add_argument("--split", choices=["train", "test"], help="predict a dataset example instead")
     p.add_argument("--index", type=int, default=0, help="with --split (default: 0)")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: 5 shifted views")
     _add_data_dir(p)
     p.set_defaults(func=commands_images.predict)
 
@@ -112,12 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", help="photo or drawing of a number")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show", help="write a figure with the boxes and predictions")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: 5 shifted views")
     p.set_defaults(func=commands_images.read)
 
     p = sub.add_parser("submit", help="write a Kaggle digit-recognizer submission")
     p.add_argument("checkpoints", nargs="+", help="one or more checkpoints (averaged)")
     p.add_argument("--test", required=True, help="Kaggle test.csv")
     p.add_argument("--out", default="submission.csv", help="(default: submission.csv)")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: 5 shifted views")
     p.set_defaults(func=commands_images.submit)
 
     p = sub.add_parser("score", help="accuracy of a submission against an answer key")

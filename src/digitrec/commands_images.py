@@ -15,7 +15,7 @@ def predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise DigitrecError("--top must be at least 1")
-    predictor = Predictor.from_checkpoint(args.checkpoint)
+    predictor = Predictor.from_checkpoint(args.checkpoint, tta=args.tta)
     if args.split:
         from digitrec.data import load_mnist
 
@@ -76,7 +76,7 @@ def read(args: argparse.Namespace) -> int:
 
     from digitrec.predict import Predictor, read_number
 
-    predictor = Predictor.from_checkpoint(args.checkpoint)
+    predictor = Predictor.from_checkpoint(args.checkpoint, tta=args.tta)
     reading = read_number(predictor, args.image)
     if args.json:
         print(json.dumps({"number": reading["number"], "digits": reading["digits"]}, indent=2))
@@ -94,7 +94,7 @@ def submit(args: argparse.Namespace) -> int:
     from digitrec.kaggle import read_kaggle_csv, write_submission
     from digitrec.predict import Predictor, ensemble_proba
 
-    predictors = [Predictor.from_checkpoint(p) for p in args.checkpoints]
+    predictors = [Predictor.from_checkpoint(p, tta=args.tta) for p in args.checkpoints]
     images, _ = read_kaggle_csv(args.test)
     preds = ensemble_proba(predictors, images).argmax(1)
     write_submission(args.out, preds)

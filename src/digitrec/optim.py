@@ -28,17 +28,31 @@ def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     weights = [p for p in model.parameters() if p.ndim > 1]
     others = [p for p in model.parameters() if p.ndim <= 1]
     params = [{"params": weights, "weight_decay": wd}, {"params": others, "weight_decay": 0.0}]
+    # One fused kernel per step instead of a chain of foreach ops: 5-10% of a small CNN's step.
+    fused = {"fused": True} if _fusable(model) else {}
     if name == "sgd":
         return torch.optim.SGD(
-            params, lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=wd
+            params,
+            lr=lr,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov,
+            weight_decay=wd,
+            **fused,
         )
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fused)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fused)
     if name == "adadelta":
         return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
     raise DigitrecError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+
+
+def _fusable(model: nn.Module) -> bool:
+    """Fused optimizer kernels exist for float parameters on CPU and CUDA."""
+    return all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters()
+    )
 
 
 def lr_at(recipe: Recipe, step: int, total_steps: int, steps_per_epoch: int) -> float:
