@@ -105,9 +105,15 @@ def test_bench_speed_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert result["peer"]["runs"][0]["reached_99"] is False
 
 
-def test_bench_infer_smoke(fast_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "infer", f"fast={fast_run}", "--threads", "1"]) == 0
-    assert "img/s batched" in capsys.readouterr().out
+def test_bench_infer_smoke(
+    tmp_path: Path, fast_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "infer.json"
+    assert main(["bench", "infer", f"fast={fast_run}", "--threads", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "fast (eager)" in text and "fast (onnx)" in text
+    result = json.loads(out.read_text())["models"]["fast"]
+    assert result["onnx_latency_p50_ms"] > 0 and result["eager_images_per_s"] > 0
 
 
 def test_tta_returns_averaged_log_probabilities(fast_run: Path) -> None:

@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", required=True, help="answer key (e.g. test_labels.csv)")
     p.set_defaults(func=commands_images.score)
 
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (checked with ONNX Runtime)")
+    p.add_argument("checkpoint", help="checkpoint file or run directory (uses best)")
+    p.add_argument("--out", help="the .onnx file (default: beside the checkpoint)")
+    p.set_defaults(func=commands.export)
+
     bench = sub.add_parser("bench", help="speed and inference benchmarks against the peer")
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     p = bsub.add_parser("speed", help="time-to-accuracy of our recipes vs pytorch/examples mnist")
@@ -155,8 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     p.set_defaults(func=commands.bench_speed)
     p = bsub.add_parser("infer", help="batch throughput and single-image latency")
-    p.add_argument("checkpoints", nargs="+", help="NAME=PATH or PATH (checkpoint or run dir)")
+    p.add_argument(
+        "checkpoints", nargs="+", help="NAME=PATH or PATH (checkpoint, run dir or .onnx)"
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-onnx", action="store_true", help="PyTorch eager only")
     p.add_argument("--json", help="also write the results to this JSON file")
     _add_data_dir(p)
     p.set_defaults(func=commands.bench_infer)

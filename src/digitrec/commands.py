@@ -193,6 +193,15 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    from digitrec.export import export_onnx
+
+    path = export_onnx(args.checkpoint, args.out)
+    size = path.stat().st_size / 1e3
+    print(f"wrote {path} ({size:,.0f} kB); ONNX Runtime output matches PyTorch's")
+    return 0
+
+
 def bench_speed(args: argparse.Namespace) -> int:
     import json
 
@@ -246,12 +255,15 @@ def bench_infer(args: argparse.Namespace) -> int:
     for item in args.checkpoints:
         name, _, path = item.rpartition("=")
         named[name or Path(path).name] = path
-    result = run(named, args.data_dir, log=_say)
+    result = run(named, args.data_dir, onnx=not args.no_onnx, log=_say)
     for name, r in result["models"].items():
-        print(
-            f"{name}: {r['eager_images_per_s']:,.0f} img/s batched; single image p50 "
-            f"{r['latency_p50_ms']:.3f} ms, p99 {r['latency_p99_ms']:.3f} ms"
-        )
+        for backend in ("eager", "onnx"):
+            if f"{backend}_images_per_s" in r:
+                print(
+                    f"{name} ({backend}): {r[f'{backend}_images_per_s']:,.0f} img/s batched; "
+                    f"single image p50 {r[f'{backend}_latency_p50_ms']:.3f} ms, "
+                    f"p99 {r[f'{backend}_latency_p99_ms']:.3f} ms"
+                )
     if args.json:
         atomic_write(args.json, json.dumps(result, indent=2) + "\n")
     return 0

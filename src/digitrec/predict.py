@@ -31,7 +31,17 @@ class Predictor:
     def from_checkpoint(
         cls, path: str | os.PathLike, device: str = "cpu", tta: bool = False
     ) -> Predictor:
-        """Load a checkpoint file or run directory; it describes itself."""
+        """Load a checkpoint file, run directory or ONNX export; each describes itself.
+
+        An ``.onnx`` file (from :func:`digitrec.export.export_onnx`) runs on ONNX Runtime (CPU).
+        """
+        if Path(path).suffix.lower() == ".onnx":
+            from digitrec.export import load_onnx
+
+            if device != "cpu":
+                raise DigitrecError(f"{path}: ONNX models run on the CPU here (not {device})")
+            module, meta, pre = load_onnx(path)
+            return cls(module, pre, torch.device("cpu"), meta, tta)
         ckpt = load_checkpoint(path, device=device)
         model = fold_batchnorm(ckpt.model)
         if ckpt.meta.get("recipe", {}).get("channels_last"):
