@@ -204,14 +204,16 @@ FAST = Recipe(
     "sgd",
     lr=0.12,
     batch_size=96,
-    steps=781,  # 1.25 epochs of 60k at batch 96
+    # 650 steps (1.04 epochs of 60k): on the validation split, 98.88% mean over 5 seeds, as
+    # good as 781 (98.86%) and 700 (98.87%); 600 and fewer lose ~0.1 point.
+    steps=650,
     schedule="linear",
     warmup=0.2,
     nesterov=True,
     weight_decay=5e-4,
     label_smoothing=0.1,
     channels_last=True,
-    source="digitrec: tuned for time-to-99% on 2 CPU cores (1.25 epochs)",
+    source="digitrec: tuned for time-to-99% on 2 CPU cores (1.04 epochs)",
 )
 register_model(
     "fast",
