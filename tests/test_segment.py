@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 from digitrec.errors import NoDigitError
 from digitrec.preprocess import load_image, to_mnist
 from digitrec.segment import _best_split, segment_digits
-from digitrec.synth import compose_number, make_numbers
+from digitrec.synth import compose_number, make_nondigits, make_numbers
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +159,33 @@ def test_synthetic_numbers(mnist) -> None:
         assert text.isdigit() and 2 <= len(text) <= 6
         counted += len(segment_digits(load_image(data))) == len(text)
     assert counted >= 10
+
+
+def test_nondigits_for_the_splitter(mnist) -> None:
+    images, _ = mnist
+    fakes = make_nondigits(images, 30, seed=3)
+    assert fakes.shape == (30, 28, 28) and fakes.dtype == np.uint8
+    assert np.array_equal(fakes, make_nondigits(images, 30, seed=3))
+    assert all(f.any() for f in fakes)
+    # MNIST-normalised like a real digit: the ink's longer side is 20 px.
+    for f in fakes:
+        rows, cols = np.nonzero(f > 0)
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 in range(19, 23)
+
+
+def test_splitter_training_data_adds_class_10(tmp_path) -> None:
+    from digitrec.models import get_spec
+    from digitrec.train import TrainConfig, load_training_data
+
+    cfg = TrainConfig(model="splitter", val_size=100, train_limit=300, seed=1)
+    data = load_training_data(cfg, torch.device("cpu"), get_spec("splitter").preprocessing, 0.5)
+    assert len(data["y"]) == 450 and int((data["y"] == 10).sum()) == 150
+    assert int((data["val_y"] == 10).sum()) == 0  # validation stays real digits only
+
+
+def test_packaged_splitter() -> None:
+    from digitrec.predict import default_splitter
+
+    splitter = default_splitter()
+    assert splitter.meta["arch"] == "splitter" and splitter.preprocessing.num_classes == 11
+    assert splitter.meta["recipe"]["nondigits"] == 0.5  # it describes how it was trained

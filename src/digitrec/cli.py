@@ -114,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show", help="write a figure with the boxes and predictions")
     p.add_argument("--tta", action="store_true", help="test-time augmentation: 5 shifted views")
+    p.add_argument(
+        "--splitter",
+        help="checkpoint that scores candidate cuts (default: the packaged splitter model; "
+        "'self': the reading model's own confidence)",
+    )
     p.set_defaults(func=commands_images.read)
 
     p = sub.add_parser("submit", help="write a Kaggle digit-recognizer submission")

@@ -77,7 +77,12 @@ def read(args: argparse.Namespace) -> int:
     from digitrec.predict import Predictor, read_number
 
     predictor = Predictor.from_checkpoint(args.checkpoint, tta=args.tta)
-    reading = read_number(predictor, args.image)
+    splitter = None  # the packaged splitter
+    if args.splitter == "self":
+        splitter = predictor
+    elif args.splitter:
+        splitter = Predictor.from_checkpoint(args.splitter, tta=args.tta)
+    reading = read_number(predictor, args.image, splitter)
     if args.json:
         print(json.dumps({"number": reading["number"], "digits": reading["digits"]}, indent=2))
     else:

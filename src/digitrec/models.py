@@ -49,6 +49,9 @@ class Recipe:
     augment: str = "none"  # "none" | "shift" | "affine": batch augmentation, see augment.py
     ema: float = 0.0  # decay of an exponential moving average of weights; 0 disables
     channels_last: bool = False  # NHWC memory format: 1.4-1.9x faster strided convs on CPU
+    # Synthetic "not one digit" images (touching pairs, cut digits) added as class 10, as a
+    # fraction of the training images; for models that score cuts in `read` (see synth.py).
+    nondigits: float = 0.0
     source: str = ""  # where the recipe comes from
 
     def replace(self, **changes: object) -> Recipe:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from dataclasses import dataclass
@@ -149,8 +150,26 @@ def predict_files(predictor: Predictor, sources: list[str], k: int = 3) -> list[
     return results
 
 
-def read_number(predictor: Predictor, source: str | os.PathLike | bytes) -> dict:
+SPLITTER = Path(__file__).parent / "weights" / "splitter.safetensors"
+
+
+@functools.cache
+def default_splitter() -> Predictor:
+    """The packaged ``splitter`` model (trained as the README says), loaded once."""
+    return Predictor.from_checkpoint(SPLITTER)
+
+
+def read_number(
+    predictor: Predictor, source: str | os.PathLike | bytes, splitter: Predictor | None = None
+) -> dict:
     """Segment a photo of a multi-digit number and read it left to right.
+
+    Args:
+        predictor: Reads each digit.
+        source: Image path or bytes.
+        splitter: Scores candidate cuts: the packaged ``splitter`` model by default, which has a
+            "not one digit" class; pass ``predictor`` itself to score cuts by its own
+            confidence.
 
     Returns:
         ``{"number": "2026", "digits": [{"digit", "prob", "box"}...], "crops": uint8 (K,28,28)}``
@@ -158,8 +177,14 @@ def read_number(predictor: Predictor, source: str | os.PathLike | bytes) -> dict
     from digitrec.preprocess import load_image
     from digitrec.segment import segment_digits
 
+    splitter = splitter or default_splitter()
+    knows_nondigits = splitter.preprocessing.num_classes > 10
+
+    def score(crops: np.ndarray) -> np.ndarray:
+        return splitter.predict_proba(crops)[:, :10].max(1)  # P(the most likely single digit)
+
     gray = load_image(source)
-    pieces = segment_digits(gray, score=lambda crops: predictor.predict_proba(crops).max(1))
+    pieces = segment_digits(gray, score=score, straight_cuts=knows_nondigits)
     crops = np.stack([crop for _, crop in pieces])
     probs = predictor.predict_proba(crops)
     digits = [

@@ -227,17 +227,25 @@ def _log_prior(part: np.ndarray, typical: float) -> float:
     return -((short / PRIOR_SCALE) ** 2) - (wide / PRIOR_SCALE) ** 2
 
 
-def _best_split(crop: np.ndarray, typical: float, score: Scorer) -> list[np.ndarray]:
+def _best_split(
+    crop: np.ndarray, typical: float, score: Scorer, straight_cuts: bool = False
+) -> list[np.ndarray]:
     """Cut a piece into the digits that maximise the product of recogniser confidences.
 
-    Candidate cuts are ink seams pulled towards evenly spaced columns; dynamic programming over
-    them picks the number of digits and the cuts, each digit weighted by a prior on its size
-    and each cut by the ink it crosses.
+    Candidate cuts are ink seams pulled towards evenly spaced columns (plus straight vertical
+    cuts at those columns with ``straight_cuts``); dynamic programming over them picks the
+    number of digits and the cuts, each digit weighted by a prior on its size and each cut by
+    the ink it crosses.
     """
     h, w = crop.shape
     lo = MIN_ASPECT * typical
     targets = np.arange(lo, w - lo + 1, max(1.0, SEAM_STEP * typical))
     paths = _seams(crop, targets, typical) if targets.size else np.zeros((0, h), np.int64)
+    if straight_cuts and targets.size:
+        # Where two digits touch along a vertical stretch, every seam goes round the stretch
+        # and the pair is never cut; a straight cut goes through it.
+        straight = np.round(targets).astype(np.int64)[:, None]
+        paths = np.concatenate((paths, np.broadcast_to(straight, (targets.size, h))))
     # Seams left to right, made non-crossing so that chosen cuts partition the ink; seams that
     # many targets pulled into the same valley are kept once.
     paths = np.maximum.accumulate(paths[np.argsort(paths.mean(axis=1), kind="stable")], axis=0)
@@ -283,7 +291,9 @@ def _best_split(crop: np.ndarray, typical: float, score: Scorer) -> list[np.ndar
     return out[::-1]
 
 
-def segment_digits(gray: np.ndarray, score: Scorer | None = None) -> list[tuple[Box, np.ndarray]]:
+def segment_digits(
+    gray: np.ndarray, score: Scorer | None = None, straight_cuts: bool = False
+) -> list[tuple[Box, np.ndarray]]:
     """Find the digits of a written number and MNIST-normalise each one.
 
     Args:
@@ -293,6 +303,9 @@ def segment_digits(gray: np.ndarray, score: Scorer | None = None) -> list[tuple[
             are cut into the digits it is most confident about (see :func:`_best_split`);
             without it, pieces wider than 1.3x the line's digit height are cut evenly along
             seams of least ink.
+        straight_cuts: Also try straight vertical cuts. Only for a scorer that knows what is
+            not one digit (the ``splitter`` model): a plain digit model is as sure of half a
+            '0' as of a whole one, and straight cuts then split real digits.
 
     Returns:
         Left to right, ``(box, digit)`` pairs: ``box`` = (x0, y0, x1, y1) in ``gray``'s pixels
@@ -313,7 +326,7 @@ def segment_digits(gray: np.ndarray, score: Scorer | None = None) -> list[tuple[
         if score is None:
             parts = _even_split(crop, typical)
         elif piece.width > SEARCH_ASPECT * max(piece.height, typical):
-            parts = _best_split(crop, typical, score)
+            parts = _best_split(crop, typical, score, straight_cuts)
         else:
             parts = [crop]
         for part in parts:

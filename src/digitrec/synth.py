@@ -151,3 +151,39 @@ def make_numbers(
         text = "".join(str(int(labels[i])) for i in idx)
         out.append((_photo(alpha, size, rng), text))
     return out
+
+
+def make_nondigits(digits: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """MNIST-normalised images that are not one digit: what a bad cut of a number yields.
+
+    Two thirds are touching or nearly touching pairs (gap -2..1 px), one third are digits cut
+    at 30-70 % of their width with one side kept. A model trained to put these in an 11th
+    class tells ``read`` that a candidate piece holds two digits, or part of one.
+
+    Args:
+        digits: uint8 (N, 28, 28) MNIST digits (training digits: never the test set).
+        n: How many images.
+        seed: Seed for reproducibility.
+
+    Returns:
+        uint8 (n, 28, 28).
+    """
+    from digitrec.preprocess import center_digit
+
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 28, 28), dtype=np.uint8)
+    for k in range(n):
+        if k % 3 < 2:
+            i, j = rng.integers(0, len(digits), 2)
+            strip = compose_number([digits[i], digits[j]], [int(rng.integers(-2, 2))], rng)
+            out[k] = center_digit(strip * 255.0)
+            continue
+        part = digits[rng.integers(0, len(digits))].astype(np.float32)
+        cols = np.nonzero(part.max(axis=0) > 64)[0]
+        cut = int(cols[0] + rng.uniform(0.3, 0.7) * (cols[-1] + 1 - cols[0]))
+        if rng.random() < 0.5:
+            part[:, cut:] = 0
+        else:
+            part[:, :cut] = 0
+        out[k] = center_digit(part) if part.any() else 0
+    return out

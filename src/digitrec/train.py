@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -106,16 +107,26 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-def load_training_data(cfg: TrainConfig, device: torch.device, pre) -> dict[str, torch.Tensor]:
-    """Train/val tensors on the device: normalised float images and int64 labels."""
+def load_training_data(
+    cfg: TrainConfig, device: torch.device, pre, nondigits: float = 0.0
+) -> dict[str, torch.Tensor]:
+    """Train/val tensors on the device: normalised float images and int64 labels.
+
+    With ``nondigits`` > 0, that fraction of synthetic "not one digit" images, made from the
+    training part only, joins the training tensors as class 10.
+    """
     images, labels = load_mnist("train", cfg.data_dir)
     train_idx, val_idx = train_val_split(len(images), cfg.val_size, cfg.seed)
     if cfg.train_limit is not None:
         train_idx = train_idx[: cfg.train_limit]
-    out = {
-        "x": to_input(images[train_idx], pre, device),
-        "y": torch.as_tensor(labels[train_idx]).to(device),
-    }
+    x, y = images[train_idx], labels[train_idx]
+    if nondigits > 0:
+        from digitrec.synth import make_nondigits
+
+        extra = make_nondigits(x, round(nondigits * len(x)), seed=cfg.seed)
+        x = np.concatenate([x, extra])
+        y = np.concatenate([y, np.full(len(extra), 10, dtype=y.dtype)])
+    out = {"x": to_input(x, pre, device), "y": torch.as_tensor(y).to(device)}
     if len(val_idx):
         out["val_x"] = to_input(images[val_idx], pre, device)
         out["val_y"] = torch.as_tensor(labels[val_idx]).to(device)
@@ -155,7 +166,7 @@ def _run(cfg, spec, recipe: Recipe, device, rep: Reporter, resume, stop) -> dict
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(recipe, model)
     ema = EMA(model, recipe.ema) if recipe.ema > 0 else None
-    data = load_training_data(cfg, device, pre)
+    data = load_training_data(cfg, device, pre, recipe.nondigits)
     n, bsz = len(data["y"]), recipe.batch_size
     steps_per_epoch = math.ceil(n / bsz)
     total_steps = recipe.steps or recipe.epochs * steps_per_epoch

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from digitrec.models import UNIT_RANGE, Recipe, register_model
+from digitrec.models import UNIT_RANGE, Preprocessing, Recipe, register_model
 
 
 @register_model(
@@ -174,7 +174,11 @@ class StridedNet(nn.Module):
     """
 
     def __init__(
-        self, widths: tuple[int, int, int] = (16, 32, 64), first_kernel: int = 5, hidden: int = 128
+        self,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        first_kernel: int = 5,
+        hidden: int = 128,
+        num_classes: int = 10,
     ) -> None:
         super().__init__()
         a, b, c = widths
@@ -185,7 +189,7 @@ class StridedNet(nn.Module):
             nn.Flatten(),
         )
         self.head = nn.Sequential(
-            nn.Linear(c * 16, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 10)
+            nn.Linear(c * 16, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,6 +201,11 @@ def strided_net(
 ) -> nn.Module:
     """Builder shared by the ``fast`` and ``accurate`` recipes (same network, other training)."""
     return StridedNet(tuple(widths), first_kernel, hidden)
+
+
+def splitter_net() -> nn.Module:
+    """The strided network with an 11th output: "not one digit"."""
+    return StridedNet(num_classes=11)
 
 
 # Both recipes were chosen on a 5,000-image validation split carved from the training set.
@@ -232,3 +241,17 @@ register_model(
     ),
     description="the fast network trained 8 epochs with shift augmentation: 99.5% on CPU",
 )(strided_net)
+register_model(
+    "splitter",
+    recipe=FAST.replace(
+        lr=0.12,
+        batch_size=128,
+        steps=None,
+        epochs=4,
+        augment="shift",
+        nondigits=0.5,
+        source="digitrec: the fast network, 4 epochs, shifts, + 50% synthetic non-digits",
+    ),
+    preprocessing=Preprocessing(num_classes=11),
+    description="scores cuts for `read`: 10 digits + 'not one digit' (touching pairs, parts)",
+)(splitter_net)
