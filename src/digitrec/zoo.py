@@ -48,6 +48,7 @@ def _tf_init(module: nn.Module) -> None:
         lr=1e-4,
         batch_size=50,
         steps=20_000,
+        channels_last=True,  # same maths; ~1.4x faster steps on CPU
         source="TensorFlow 'Deep MNIST for experts': Adam 1e-4, 20,000 x 50",
     ),
     preprocessing=UNIT_RANGE,
