@@ -51,7 +51,10 @@ class Predictor:
         return cls(model, ckpt.preprocessing, torch.device(device), ckpt.meta, tta)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities ``float32 (N, 10)`` for MNIST-style ``uint8 (N, 28, 28)``."""
+        """Class probabilities ``float32 (N, C)`` for MNIST-style ``uint8 (N, 28, 28)``.
+
+        C is the checkpoint's ``num_classes``: 10, or 11 for the ``splitter``.
+        """
         images = np.asarray(images, dtype=np.uint8).reshape(-1, 28, 28)
         if len(images) == 0:
             return np.zeros((0, self.preprocessing.num_classes), dtype=np.float32)
