@@ -9,7 +9,13 @@ import torch.nn.functional as F
 from digitrec.errors import DigitrecError
 from digitrec.models import count_parameters, create_model, get_spec, list_models, summary
 
-EXPECTED_PARAMS = {"kaggle-cnn": 3_304_426, "pytorch-example": 1_199_882, "softmax": 7_850}
+EXPECTED_PARAMS = {
+    "kaggle-cnn": 3_304_426,
+    "pytorch-example": 1_199_882,
+    "softmax": 7_850,
+    "fast": 207_226,
+    "accurate": 156_154,
+}
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -55,3 +61,27 @@ def test_unknown_model_lists_valid_names() -> None:
         create_model("nope")
     with pytest.raises(DigitrecError, match="bad arguments for model 'softmax'"):
         create_model("softmax", width=3)
+
+
+@pytest.mark.parametrize(("widths", "side"), [((8,), 14), ((16, 32), 7), ((8, 8, 8, 8), 2)])
+def test_strided_net_depth(widths: tuple[int, ...], side: int) -> None:
+    from digitrec.zoo import StridedNet
+
+    model = StridedNet(widths, hidden=16)
+    assert model.head[0].in_features == widths[-1] * side * side
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_strided_net_gradient_stays_channels_last() -> None:
+    """The (H, W, C) flatten keeps the backward pass in the channels-last layout."""
+    model = create_model("fast").to(memory_format=torch.channels_last)
+    seen = []
+
+    def watch(module, inputs, out) -> None:
+        out.register_hook(seen.append)
+
+    hook = model.features[-1].register_forward_hook(watch)
+    x = torch.randn(4, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    model(x).sum().backward()
+    hook.remove()
+    assert seen and seen[0].is_contiguous(memory_format=torch.channels_last)

@@ -123,3 +123,26 @@ def test_unknown_arch_and_shape_mismatch(tmp_path: Path) -> None:
     _rewrite(best, tmp_path / "shape.safetensors", lambda m, t: ({**m, "arch": "softmax"}, t))
     with pytest.raises(CheckpointError, match="weights do not fit model 'softmax'"):
         load_checkpoint(tmp_path / "shape.safetensors")
+
+
+def test_format_1_checkpoints_are_upgraded(tmp_path: Path) -> None:
+    """Format 1 flattened StridedNet features (C, H, W); loading reorders the head's input."""
+    train(_cfg(tmp_path, model="accurate", max_steps=2))
+    last = tmp_path / "run" / "last.safetensors"
+    new = load_checkpoint(last).model
+
+    def to_v1(meta, tensors):
+        w = tensors["model.head.0.weight"]  # (128, 4*4*64), columns in (H, W, C) order
+        chw = w.reshape(128, 4, 4, 64).permute(0, 3, 1, 2).reshape(128, -1).contiguous()
+        return {**meta, "format_version": 1}, {**tensors, "model.head.0.weight": chw}
+
+    _rewrite(last, tmp_path / "v1.safetensors", to_v1)
+    old = load_checkpoint(tmp_path / "v1.safetensors").model
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(old(x), new(x))
+    with pytest.raises(CheckpointError, match=r"older digitrec .* not resumed"):
+        load_checkpoint(tmp_path / "v1.safetensors", with_train_state=True)
+    _rewrite(last, tmp_path / "v9.safetensors", lambda m, t: ({**m, "format_version": 9}, t))
+    with pytest.raises(CheckpointError, match="newer digitrec"):
+        load_checkpoint(tmp_path / "v9.safetensors")
