@@ -67,6 +67,36 @@ def test_train_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_set_overrides_recipe_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    base = ["train", "--model", "lenet5", "--max-steps", "2", "--threads", "1", "--no-eval"]
+    sets = ["--set", "augment=affine", "--set", "ema=0.99", "--set", "nesterov=yes"]
+    assert main([*base, *sets, "--set", "steps=none", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe_overrides"] == {
+        "augment": "affine",
+        "ema": 0.99,
+        "nesterov": True,
+        "steps": None,
+    }
+    assert config["resolved_recipe"]["augment"] == "affine"
+    capsys.readouterr()
+    bad = {
+        "nope=1": "unknown recipe field; choose from optimizer",
+        "lr=abc": "expected a value of type float",
+        "augment=wobble": "unknown augment 'wobble'; choose from none, shift, affine",
+        "ema=1.5": "recipe ema=1.5 is out of range",
+        "steps": "expected FIELD=VALUE",
+    }
+    for item, message in bad.items():
+        assert main([*base, "--set", item, "--out", str(tmp_path / "bad")]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
+    assert main(["train", "--resume", str(run), "--set", "ema=0.5"]) == 1
+    assert "cannot change a resumed run" in capsys.readouterr().err
+
+
 def test_sigterm_saves_resumable_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -182,6 +182,15 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="override the recipe's total optimizer steps")
     p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     p.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any other recipe field, repeatable: augment=shift|affine, "
+        "schedule=constant|step|onecycle|linear, optimizer=..., ema=0.999, label_smoothing=0.1, "
+        "weight_decay=5e-4, warmup, momentum, nesterov, gamma, channels_last (see README)",
+    )
     p.add_argument("--seed", type=int, default=0, help="(default: 0)")
     p.add_argument(
         "--val-size",

@@ -104,11 +104,14 @@ def train(args: argparse.Namespace) -> int:
     import json
 
     from digitrec.io import atomic_write
+    from digitrec.models import parse_recipe_settings
     from digitrec.progress import TqdmReporter
     from digitrec.train import TrainConfig, read_run_config
     from digitrec.train import train as run_training
 
     if args.resume:
+        if args.set:
+            raise DigitrecError("--set cannot change a resumed run's recipe; start a new run")
         cfg = read_run_config(args.resume)
         cfg.out = args.resume
         cfg.max_steps = args.max_steps
@@ -129,6 +132,7 @@ def train(args: argparse.Namespace) -> int:
             deterministic=args.deterministic,
             max_steps=args.max_steps,
             threads=args.threads,
+            recipe_overrides=parse_recipe_settings(args.set),
         )
         cfg.recipe()  # validate overrides and the model name before loading data
     reporter = TqdmReporter()

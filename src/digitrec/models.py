@@ -8,7 +8,7 @@ The architectures themselves live in :mod:`digitrec.zoo`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -61,6 +61,44 @@ class Recipe:
         if unknown:
             raise DigitrecError(f"unknown recipe field(s): {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+_FALSE, _TRUE = ("0", "false", "no", "off"), ("1", "true", "yes", "on")
+
+
+def parse_recipe_settings(items: Sequence[str]) -> dict[str, object]:
+    """``["augment=shift", "ema=0.999"]`` -> typed overrides for :meth:`Recipe.replace`.
+
+    Each value is converted to its field's type (``none`` clears an optional field); an unknown
+    field, a missing ``=`` or a value of the wrong type fails with a one-line error.
+    """
+    types = {f.name: str(f.type) for f in dataclasses.fields(Recipe) if f.name != "source"}
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name, raw = name.strip().replace("-", "_"), raw.strip()
+        if not sep or not name:
+            raise DigitrecError(f"--set {item!r}: expected FIELD=VALUE")
+        if name not in types:
+            fields = ", ".join(types)
+            raise DigitrecError(f"--set {name}: unknown recipe field; choose from {fields}")
+        kind = types[name]
+        try:
+            if kind.endswith("| None") and raw.lower() == "none":
+                out[name] = None
+            elif kind.startswith("int"):
+                out[name] = int(raw)
+            elif kind == "float":
+                out[name] = float(raw)
+            elif kind == "bool":
+                if raw.lower() not in _FALSE + _TRUE:
+                    raise ValueError(raw)
+                out[name] = raw.lower() in _TRUE
+            else:
+                out[name] = raw
+        except ValueError:
+            raise DigitrecError(f"--set {name}={raw}: expected a value of type {kind}") from None
+    return out
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digitrec.augment import augment_batch
+from digitrec.augment import AUGMENTS, augment_batch
 from digitrec.checkpoint import build_meta, load_checkpoint, save_checkpoint
 from digitrec.data import load_mnist, train_val_split
 from digitrec.errors import DigitrecError
 from digitrec.evaluate import evaluate_tensors
 from digitrec.io import atomic_write
 from digitrec.models import Recipe, create_model, get_spec, to_input
-from digitrec.optim import EMA, build_optimizer, lr_at
+from digitrec.optim import EMA, OPTIMIZERS, SCHEDULES, build_optimizer, lr_at
 from digitrec.progress import Reporter
 
 
@@ -62,7 +62,34 @@ class TrainConfig:
                 changes[name] = getattr(self, name)
         if self.epochs is not None and self.steps is None:
             changes["steps"] = None  # an explicit --epochs replaces a step-counted recipe
-        return get_spec(self.model).recipe.replace(**changes)
+        return check_recipe(get_spec(self.model).recipe.replace(**changes))
+
+
+def check_recipe(recipe: Recipe) -> Recipe:
+    """Refuse impossible values up front, before any data is loaded."""
+    for name, choices in (
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
+        ("augment", AUGMENTS),
+    ):
+        if getattr(recipe, name) not in choices:
+            value = getattr(recipe, name)
+            raise DigitrecError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+    checks = {
+        "lr": recipe.lr > 0,
+        "batch_size": recipe.batch_size >= 1,
+        "epochs": recipe.epochs >= 1,
+        "steps": recipe.steps is None or recipe.steps >= 1,
+        "warmup": 0 <= recipe.warmup < 1,
+        "weight_decay": recipe.weight_decay >= 0,
+        "label_smoothing": 0 <= recipe.label_smoothing < 1,
+        "ema": 0 <= recipe.ema < 1,
+        "nondigits": recipe.nondigits >= 0,
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise DigitrecError(f"recipe {name}={getattr(recipe, name)!r} is out of range")
+    return recipe
 
 
 def pick_device(name: str) -> torch.device:
