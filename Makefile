@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/photos.py --json bench/results/photos.json  # trains runs/accurate-all60k
 	$(VENV)/bin/digitrec train --model fast --val-size 0 --out runs/fast-all60k
 	$(VENV)/bin/digitrec bench infer fast=runs/fast-all60k accurate=runs/accurate-all60k --json bench/results/infer.json
+	$(VENV)/bin/python bench/step_time.py --models fast,accurate --profile
 
 ## lint: ruff
 lint: $(STAMP)

@@ -116,6 +116,25 @@ def test_bench_infer_smoke(
     assert result["onnx_latency_p50_ms"] > 0 and result["eager_images_per_s"] > 0
 
 
+def test_step_time_bench_smoke() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "step_time.py"
+    args = ["--models", "fast,lenet5", "--batch-size", "8", "--rounds", "1", "--threads", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args, "--profile"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("fast: ") and "ms/step" in lines[0]
+    assert "conv backward" in lines[1] and "batchnorm" in lines[1]
+    assert lines[2].startswith("lenet5: ")
+
+
 def test_tta_returns_averaged_log_probabilities(fast_run: Path) -> None:
     from digitrec.checkpoint import load_checkpoint
     from digitrec.evaluate import predict_logits
