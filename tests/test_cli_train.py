@@ -84,6 +84,7 @@ def test_set_overrides_recipe_fields(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad = {
         "nope=1": "unknown recipe field; choose from optimizer",
         "lr=abc": "expected a value of type float",
+        "lr=inf": "expected a value of type float",
         "augment=wobble": "unknown augment 'wobble'; choose from none, shift, affine",
         "ema=1.5": "recipe ema=1.5 is out of range",
         "steps": "expected FIELD=VALUE",

@@ -8,6 +8,7 @@ The architectures themselves live in :mod:`digitrec.zoo`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -90,6 +91,8 @@ def parse_recipe_settings(items: Sequence[str]) -> dict[str, object]:
                 out[name] = int(raw)
             elif kind == "float":
                 out[name] = float(raw)
+                if not math.isfinite(out[name]):  # "nan" and "inf" parse, but mean nothing here
+                    raise ValueError(raw)
             elif kind == "bool":
                 if raw.lower() not in _FALSE + _TRUE:
                     raise ValueError(raw)
