@@ -150,7 +150,14 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: written by a newer digitrec (format {version}); upgrade")
     model = create_model(arch, **kwargs)
     state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    if version < 2 and _upgrade_flatten_order(model, state) and with_train_state:
+    # A model whose weight layout changed between formats converts older weights itself.
+    upgrade = getattr(model, "upgrade_state_dict", None)
+    if (
+        version < FORMAT_VERSION
+        and upgrade is not None
+        and upgrade(state, version)
+        and with_train_state
+    ):
         raise CheckpointError(
             f"{path}: written by an older digitrec (format {version}); it can be evaluated and "
             "used for prediction, but not resumed: start a new run"
@@ -167,25 +174,3 @@ def load_checkpoint(
         train = {k[6:]: v for k, v in tensors.items() if k.startswith("train.")}
     pre = Preprocessing(**meta.get("preprocessing", {}))
     return Checkpoint(model=model, meta=meta, preprocessing=pre, path=path, train_tensors=train)
-
-
-def _upgrade_flatten_order(model: nn.Module, state: dict[str, torch.Tensor]) -> bool:
-    """Format 1 flattened a StridedNet's last map in (C, H, W) order; reorder its head's input.
-
-    Returns whether a weight was changed. Shapes that do not fit are left for
-    ``load_state_dict`` to report.
-    """
-    from digitrec.zoo import StridedNet
-
-    if not isinstance(model, StridedNet):
-        return False
-    channels = [m for m in model.features if isinstance(m, nn.BatchNorm2d)][-1].num_features
-    weight = state.get("head.0.weight")
-    if weight is None or weight.dim() != 2 or weight.shape[1] % channels:
-        return False
-    side = round((weight.shape[1] // channels) ** 0.5)
-    if side * side * channels != weight.shape[1]:
-        return False
-    grid = weight.reshape(weight.shape[0], channels, side, side)
-    state["head.0.weight"] = grid.permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
-    return True
