@@ -18,10 +18,12 @@ import time
 
 import numpy as np
 
-from digitrec.data import load_mnist
+from digitrec.data.specs import load_mnist
+from digitrec.data.synth import make_numbers, photoize
+from digitrec.inference.files import predict_files
+from digitrec.inference.predictor import Predictor
+from digitrec.inference.reading import read_number
 from digitrec.io import atomic_write
-from digitrec.predict import Predictor, predict_files, read_number
-from digitrec.synth import make_numbers, photoize
 
 
 def main() -> None:
@@ -36,7 +38,7 @@ def main() -> None:
 
     path = args.checkpoint
     if path is None:
-        from digitrec.train import TrainConfig, train
+        from digitrec.training import TrainConfig, train
 
         path = "runs/accurate-all60k"
         train(TrainConfig(model="accurate", val_size=0, out=path))

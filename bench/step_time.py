@@ -17,8 +17,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from digitrec.models import create_model, get_spec
-from digitrec.optim import build_optimizer
+from digitrec.models import create_model
+from digitrec.training.optim import build_optimizer
+from digitrec.training.recipes import recipe_for
 
 KINDS = (  # (op-name fragment, category); the first match wins
     ("convolution_backward", "conv backward"),
@@ -36,7 +37,7 @@ KINDS = (  # (op-name fragment, category); the first match wins
 
 def make_step(name: str, batch_size: int) -> Callable[[], None]:
     """One optimizer step of ``name`` under its recipe, on a fixed batch."""
-    recipe = get_spec(name).recipe
+    recipe = recipe_for(name)
     torch.manual_seed(0)
     model = create_model(name)
     x = torch.randn(batch_size, 1, 28, 28)

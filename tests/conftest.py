@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec.data import MNIST_MD5, load_mnist
+from digitrec.data.specs import MNIST_MD5, load_mnist
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _find_mnist() -> Path:
     """$DIGITREC_DATA, else ../shared/data/mnist beside the repo (as in CI), else the cache."""
-    from digitrec.data import default_cache_dir
+    from digitrec.data.specs import default_cache_dir
 
     candidates = [
         os.environ.get("DIGITREC_DATA"),
@@ -59,7 +59,7 @@ def fast_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     One thread: two torch threads slow down many times over when another process holds a core.
     """
-    from digitrec.train import TrainConfig, train
+    from digitrec.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("fast") / "run"
     train(

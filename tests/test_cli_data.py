@@ -10,7 +10,7 @@ from PIL import Image
 
 from digitrec import __version__
 from digitrec.cli import main
-from digitrec.kaggle import read_kaggle_csv, read_submission
+from digitrec.data.kaggle import read_kaggle_csv, read_submission
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from digitrec.checkpoint import load_checkpoint
 from digitrec.cli import main
+from digitrec.inference.checkpoint import load_checkpoint
 
 
 def test_models_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,11 +43,11 @@ def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(args) == 0
     out = capsys.readouterr()
     assert "test accuracy:" in out.out and "Epoch 1/20" in out.err
-    assert main(["evaluate", str(run), "--json"]) == 0
+    assert main(["evaluate", "-c", str(run), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 10_000 and len(report["per_class"]) == 10
     assert sum(map(sum, report["confusion"])) == 10_000
-    assert main(["evaluate", str(run / "last.safetensors"), "--split", "val"]) == 0
+    assert main(["evaluate", "-c", str(run / "last.safetensors"), "--split", "val"]) == 0
     text = capsys.readouterr().out
     assert "confusion matrix" in text and "(" in text and "/500)" in text
 
@@ -60,7 +60,7 @@ def test_train_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         == 1
     )
     assert "--val-size must be in" in capsys.readouterr().err
-    assert main(["evaluate", str(tmp_path / "missing")]) == 1
+    assert main(["evaluate", "-c", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert "no such checkpoint" in err and err.count("\n") == 1
     assert main(["train", "--resume", str(tmp_path)]) == 1
@@ -104,7 +104,7 @@ def test_sigterm_saves_resumable_checkpoint(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "digitrec.cli",
+        "digitrec",
         "train",
         "--model",
         "lenet5",

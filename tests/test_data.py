@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec.data import MNIST_MD5, load_mnist, md5_status, resolve_data_dir, train_val_split
+from digitrec.data.specs import MNIST_MD5, load_mnist, md5_status, resolve_data_dir, train_val_split
 from digitrec.errors import DataError
 from idx_fixtures import idx_images, idx_labels, write_split
 

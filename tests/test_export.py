@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from digitrec.cli import main
-from digitrec.export import export_onnx, load_onnx
-from digitrec.predict import Predictor
+from digitrec.inference.onnx import export_onnx, load_onnx
+from digitrec.inference.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +39,12 @@ def test_export_cli_writes_beside_the_checkpoint(
     run = tmp_path / "run"
     run.mkdir()
     (run / "best.safetensors").write_bytes((fast_run / "best.safetensors").read_bytes())
-    assert main(["export", str(run)]) == 0
+    assert main(["export", "-c", str(run)]) == 0
     assert "matches PyTorch" in capsys.readouterr().out
     assert (run / "best.onnx").is_file()
     assert sorted(p.name for p in run.iterdir()) == ["best.onnx", "best.safetensors"]
     # The export is a checkpoint like any other for evaluate and predict.
-    assert main(["evaluate", str(run / "best.onnx"), "--json"]) == 0
+    assert main(["evaluate", "-c", str(run / "best.onnx"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] > 0.98
 
 
@@ -58,10 +58,10 @@ def test_bad_onnx_inputs(exported: Path, fast_run: Path, tmp_path: Path, capsys)
         ("junk.onnx", "not a readable ONNX model"),
         ("missing.onnx", "no such file"),
     ]:
-        assert main(["predict", str(tmp_path / name), "x.png"]) == 1
+        assert main(["predict", "-c", str(tmp_path / name), "x.png"]) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
-    assert main(["export", str(fast_run), "--out", str(tmp_path / "model.bin")]) == 1
+    assert main(["export", "-c", str(fast_run), "--out", str(tmp_path / "model.bin")]) == 1
     assert "must end in .onnx" in capsys.readouterr().err
     with pytest.raises(Exception, match="not a digitrec"):
         load_onnx(tmp_path / "foreign.onnx")

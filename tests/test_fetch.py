@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from digitrec.data import MNIST_MD5, load_mnist, md5_status
+from digitrec.data.fetch import fetch_mnist
+from digitrec.data.specs import MNIST_MD5, load_mnist, md5_status
 from digitrec.errors import DataError
-from digitrec.fetch import fetch_mnist
 
 
 class _CorruptHandler(http.server.BaseHTTPRequestHandler):

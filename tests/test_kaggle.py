@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec.errors import DataError
-from digitrec.kaggle import (
+from digitrec.data.kaggle import (
     PIXEL_COLUMNS,
     read_kaggle_csv,
     read_submission,
     write_kaggle_csv,
     write_submission,
 )
+from digitrec.errors import DataError
 
 
 def _rows(n: int, label: bool, seed: int = 0) -> list[list[str]]:

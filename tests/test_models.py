@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from digitrec.errors import DigitrecError
 from digitrec.models import count_parameters, create_model, get_spec, list_models, summary
+from digitrec.training.recipes import check_recipe, recipe_for
 
 EXPECTED_PARAMS = {
     "kaggle-cnn": 3_304_426,
@@ -37,8 +38,8 @@ def test_forward_backward(name: str) -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_spec_is_complete(name: str) -> None:
-    spec = get_spec(name)
-    assert spec.recipe.batch_size > 0 and spec.recipe.lr > 0
+    spec, recipe = get_spec(name), recipe_for(name)
+    assert recipe is check_recipe(recipe) and recipe.batch_size > 0 and recipe.lr > 0
     assert spec.preprocessing.input_size == 28 and spec.description
 
 
@@ -65,7 +66,7 @@ def test_unknown_model_lists_valid_names() -> None:
 
 @pytest.mark.parametrize(("widths", "side"), [((8,), 14), ((16, 32), 7), ((8, 8, 8, 8), 2)])
 def test_strided_net_depth(widths: tuple[int, ...], side: int) -> None:
-    from digitrec.zoo import StridedNet
+    from digitrec.models.architectures import StridedNet
 
     model = StridedNet(widths, hidden=16)
     assert model.head[0].in_features == widths[-1] * side * side

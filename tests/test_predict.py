@@ -11,9 +11,11 @@ import pytest
 from PIL import Image
 
 from digitrec.cli import main
-from digitrec.kaggle import write_kaggle_csv, write_submission
-from digitrec.predict import Predictor, predict_files, read_number
-from digitrec.synth import make_numbers, photoize
+from digitrec.data.kaggle import write_kaggle_csv, write_submission
+from digitrec.data.synth import make_numbers, photoize
+from digitrec.inference.files import predict_files
+from digitrec.inference.predictor import Predictor
+from digitrec.inference.reading import read_number
 
 
 def _save(path: Path, data: bytes) -> Path:
@@ -55,16 +57,16 @@ def test_read_cli(
     data, text = next((d, t) for d, t in numbers if read_number(predictor, d)["number"] == t)
     photo, show = tmp_path / "number.jpg", tmp_path / "boxes.png"
     _save(photo, data)
-    assert main(["read", str(fast_run), str(photo), "--json", "--show", str(show)]) == 0
+    assert main(["read", "-c", str(fast_run), str(photo), "--json", "--show", str(show)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["number"] == text and len(out["digits"]) == len(text)
     assert show.is_file()
-    assert main(["read", str(fast_run), str(photo), "--tta"]) == 0
+    assert main(["read", "-c", str(fast_run), str(photo), "--tta"]) == 0
     assert text in capsys.readouterr().out
     for splitter in ("self", str(fast_run)):  # cuts scored by a plain digit model
-        assert main(["read", str(fast_run), str(photo), "--splitter", splitter]) == 0
+        assert main(["read", "-c", str(fast_run), str(photo), "--splitter", splitter]) == 0
         assert capsys.readouterr().out.split("\t")[0].isdigit()
-    assert main(["read", str(fast_run), str(tmp_path / "missing.jpg")]) == 1
+    assert main(["read", "-c", str(fast_run), str(tmp_path / "missing.jpg")]) == 1
 
 
 def test_predict_cli_files_dirs_and_outputs(
@@ -80,6 +82,7 @@ def test_predict_cli_files_dirs_and_outputs(
     csv, show = tmp_path / "p.csv", tmp_path / "show.png"
     args = [
         "predict",
+        "-c",
         str(fast_run),
         str(folder),
         str(png),
@@ -96,11 +99,11 @@ def test_predict_cli_files_dirs_and_outputs(
     assert csv.read_text().splitlines()[0] == "source,digit,prob,top1,top2,error"
     with Image.open(show) as fig:
         assert fig.height > 400
-    assert main(["predict", str(fast_run), str(png), "--json"]) == 0
+    assert main(["predict", "-c", str(fast_run), str(png), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out[0]["digit"] == labels[3] and len(out[0]["top"]) == 3
     # --tta averages shifted views: same digit, other probabilities.
-    assert main(["predict", str(fast_run), str(png), "--json", "--tta"]) == 0
+    assert main(["predict", "-c", str(fast_run), str(png), "--json", "--tta"]) == 0
     averaged = json.loads(capsys.readouterr().out)
     assert averaged[0]["digit"] == labels[3] and averaged[0]["prob"] != out[0]["prob"]
 
@@ -112,6 +115,7 @@ def test_predict_dataset_example(
         main(
             [
                 "predict",
+                "-c",
                 str(fast_run),
                 "--split",
                 "test",
@@ -160,7 +164,7 @@ def test_bad_images_each_get_one_line_and_the_rest_still_run(
     expected = _bad_inputs(tmp_path, photos[0][0])
     good = _save(tmp_path / "good.jpg", photos[0][0])
     paths = [str(tmp_path / n) for n in expected] + [str(good)]
-    assert main(["predict", str(fast_run), *paths]) == 1
+    assert main(["predict", "-c", str(fast_run), *paths]) == 1
     out = capsys.readouterr()
     assert out.out.count("\n") == 1 and "good.jpg" in out.out  # the good file still predicted
     errors = out.err.strip().splitlines()
@@ -172,7 +176,7 @@ def test_bad_images_each_get_one_line_and_the_rest_still_run(
 def test_missing_checkpoint_and_no_inputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["predict", str(tmp_path / "nope.safetensors"), "x.png"]) == 1
+    assert main(["predict", "-c", str(tmp_path / "nope.safetensors"), "x.png"]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
 
 
@@ -187,7 +191,9 @@ def test_submit_and_score(
         main(
             [
                 "submit",
+                "-c",
                 str(fast_run),
+                "-c",
                 str(fast_run),
                 "--test",
                 str(tmp_path / "test.csv"),
@@ -207,10 +213,10 @@ def test_submit_and_score(
     bad = tmp_path / "bad.csv"
     bad.write_text("pixel0,pixel1\n1,2\n")
     assert (
-        main(["submit", str(fast_run), "--test", str(bad), "--out", str(tmp_path / "o.csv")]) == 1
+        main(["submit", "-c", str(fast_run), "--test", str(bad), "--out", str(tmp_path / "o.csv")]) == 1
     )
     assert "bad header" in capsys.readouterr().err and not (tmp_path / "o.csv").exists()
     write_kaggle_csv(bad, images[:3])
     bad.write_text(bad.read_text().replace(",0,", ",x,", 1))
-    assert main(["submit", str(fast_run), "--test", str(bad)]) == 1
+    assert main(["submit", "-c", str(fast_run), "--test", str(bad)]) == 1
     assert "line 2" in capsys.readouterr().err

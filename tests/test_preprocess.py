@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
+from digitrec.data.synth import photoize
 from digitrec.errors import DigitrecError, NoDigitError
-from digitrec.preprocess import MAX_PIXELS, load_image, preprocess_file, to_mnist
-from digitrec.synth import photoize
+from digitrec.images import MAX_PIXELS, load_image, preprocess_file, to_mnist
 
 
 @pytest.fixture(scope="module")

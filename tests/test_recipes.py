@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from digitrec.augment import augment_batch, random_affine, random_shift
 from digitrec.cli import main
-from digitrec.models import Recipe, create_model
-from digitrec.optim import EMA, lr_at
+from digitrec.models import create_model
+from digitrec.training.augment import augment_batch, random_affine, random_shift
+from digitrec.training.optim import EMA, lr_at
+from digitrec.training.recipes import Recipe
 
 
 def _curve(schedule: str, total: int = 100, **kw) -> np.ndarray:
@@ -136,8 +137,8 @@ def test_step_time_bench_smoke() -> None:
 
 
 def test_tta_returns_averaged_log_probabilities(fast_run: Path) -> None:
-    from digitrec.checkpoint import load_checkpoint
-    from digitrec.evaluate import predict_logits
+    from digitrec.inference.checkpoint import load_checkpoint
+    from digitrec.inference.logits import predict_logits
 
     model = load_checkpoint(fast_run).model
     x = torch.randn(8, 1, 28, 28)
@@ -148,8 +149,8 @@ def test_tta_returns_averaged_log_probabilities(fast_run: Path) -> None:
 
 
 def test_batchnorm_folding_keeps_outputs(fast_run: Path) -> None:
-    from digitrec.checkpoint import load_checkpoint
-    from digitrec.predict import fold_batchnorm
+    from digitrec.inference.checkpoint import load_checkpoint
+    from digitrec.models import fold_batchnorm
 
     model = load_checkpoint(fast_run).model
     x = torch.randn(16, 1, 28, 28)

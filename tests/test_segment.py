@@ -7,10 +7,10 @@ import pytest
 import torch
 from scipy import ndimage
 
+from digitrec.data.synth import compose_number, make_nondigits, make_numbers
 from digitrec.errors import NoDigitError
-from digitrec.preprocess import load_image, to_mnist
-from digitrec.segment import _best_split, segment_digits
-from digitrec.synth import compose_number, make_nondigits, make_numbers
+from digitrec.images import load_image, to_mnist
+from digitrec.images.segment import _best_split, segment_digits
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,8 @@ def test_nondigits_for_the_splitter(mnist) -> None:
 
 def test_splitter_training_data_adds_class_10(tmp_path) -> None:
     from digitrec.models import get_spec
-    from digitrec.train import TrainConfig, load_training_data
+    from digitrec.training import TrainConfig
+    from digitrec.training.loop import load_training_data
 
     cfg = TrainConfig(model="splitter", val_size=100, train_limit=300, seed=1)
     data = load_training_data(cfg, torch.device("cpu"), get_spec("splitter").preprocessing, 0.5)
@@ -184,7 +185,7 @@ def test_splitter_training_data_adds_class_10(tmp_path) -> None:
 
 
 def test_packaged_splitter() -> None:
-    from digitrec.predict import default_splitter
+    from digitrec.inference.reading import default_splitter
 
     splitter = default_splitter()
     assert splitter.meta["arch"] == "splitter" and splitter.preprocessing.num_classes == 11

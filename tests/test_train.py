@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import CheckpointError
-from digitrec.predict import Predictor
-from digitrec.train import TrainConfig, read_run_config, train
+from digitrec.inference.checkpoint import load_checkpoint
+from digitrec.inference.predictor import Predictor
+from digitrec.training import TrainConfig, read_run_config, train
 
 
 def _cfg(tmp_path: Path, **kw) -> TrainConfig:
@@ -134,15 +134,27 @@ def test_format_1_checkpoints_are_upgraded(tmp_path: Path) -> None:
     def to_v1(meta, tensors):
         w = tensors["model.head.0.weight"]  # (128, 4*4*64), columns in (H, W, C) order
         chw = w.reshape(128, 4, 4, 64).permute(0, 3, 1, 2).reshape(128, -1).contiguous()
-        return {**meta, "format_version": 1}, {**tensors, "model.head.0.weight": chw}
+        old_meta = {k: v for k, v in meta.items() if k != "weights_version"}
+        return {**old_meta, "format_version": 1}, {**tensors, "model.head.0.weight": chw}
 
     _rewrite(last, tmp_path / "v1.safetensors", to_v1)
     old = load_checkpoint(tmp_path / "v1.safetensors").model
     x = torch.randn(3, 1, 28, 28)
     with torch.no_grad():
         torch.testing.assert_close(old(x), new(x))
-    with pytest.raises(CheckpointError, match=r"older digitrec .* not resumed"):
+    with pytest.raises(CheckpointError, match=r"older layout .* not resumed"):
         load_checkpoint(tmp_path / "v1.safetensors", with_train_state=True)
+    # The same weights in today's file format, marked with the architecture's own version 1.
+    _rewrite(
+        tmp_path / "v1.safetensors",
+        tmp_path / "w1.safetensors",
+        lambda m, t: ({**m, "format_version": 3, "weights_version": 1}, t),
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(tmp_path / "w1.safetensors").model(x), new(x))
+    _rewrite(last, tmp_path / "w9.safetensors", lambda m, t: ({**m, "weights_version": 9}, t))
+    with pytest.raises(CheckpointError, match="weights version 9 is newer"):
+        load_checkpoint(tmp_path / "w9.safetensors")
     _rewrite(last, tmp_path / "v9.safetensors", lambda m, t: ({**m, "format_version": 9}, t))
     with pytest.raises(CheckpointError, match="newer digitrec"):
         load_checkpoint(tmp_path / "v9.safetensors")

@@ -3,7 +3,7 @@
 An exported ``.onnx`` file describes itself like a checkpoint: its ``metadata_props`` hold the
 checkpoint's JSON metadata (architecture, preprocessing, training config, metrics) under
 ``"digitrec"``, so ``Predictor.from_checkpoint("model.onnx")`` needs only the path. The graph
-takes normalised ``float32 (N, 1, 28, 28)`` input named ``x`` (any N) and returns ``(N, 10)``
+takes normalised ``float32 (N, 1, 28, 28)`` input named ``x`` (any N) and returns ``(N, C)``
 logits; BatchNorm is folded into the convolutions before export.
 """
 
@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from digitrec.errors import CheckpointError, DigitrecError
+from digitrec.inference.checkpoint import load_checkpoint, resolve_checkpoint_path
 from digitrec.io import atomic_path
-from digitrec.models import Preprocessing
+from digitrec.models import Preprocessing, fold_batchnorm
 
 OPSET = 17
 META_KEY = "digitrec"
@@ -60,8 +61,6 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike | None = N
         DigitrecError: onnx/onnxruntime missing, or the exported graph disagrees with PyTorch.
     """
     onnx = _require("onnx")
-    from digitrec.checkpoint import load_checkpoint, resolve_checkpoint_path
-    from digitrec.predict import fold_batchnorm
 
     src = resolve_checkpoint_path(checkpoint)
     ckpt = load_checkpoint(src)

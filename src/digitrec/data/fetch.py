@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from digitrec.data import MNIST_MD5, md5_file, resolve_data_dir
+from digitrec.data.specs import MNIST_MD5, md5_file, resolve_data_dir
 from digitrec.errors import DataError
 from digitrec.io import atomic_path
 

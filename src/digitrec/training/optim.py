@@ -7,12 +7,15 @@ run recomputes exactly the same learning rate without saving scheduler state.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from digitrec.errors import DigitrecError
-from digitrec.models import Recipe
+
+if TYPE_CHECKING:
+    from digitrec.training.recipes import Recipe
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta")
 SCHEDULES = ("constant", "step", "onecycle", "linear")

@@ -14,7 +14,6 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,91 +21,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digitrec.augment import AUGMENTS, augment_batch
-from digitrec.checkpoint import build_meta, load_checkpoint, save_checkpoint
 from digitrec.data import load_mnist, train_val_split
-from digitrec.errors import DigitrecError
-from digitrec.evaluate import evaluate_tensors
+from digitrec.inference.checkpoint import build_meta, load_checkpoint, save_checkpoint
+from digitrec.inference.device import pick_device
+from digitrec.inference.metrics import evaluate_tensors
 from digitrec.io import atomic_write
-from digitrec.models import Recipe, create_model, get_spec, to_input
-from digitrec.optim import EMA, OPTIMIZERS, SCHEDULES, build_optimizer, lr_at
-from digitrec.progress import Reporter
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; saved as ``config.json`` in the run directory."""
-
-    model: str = "fast"  # registry name, see `digitrec models`
-    model_kwargs: dict[str, Any] = field(default_factory=dict)  # builder arguments
-    epochs: int | None = None  # None: the recipe's epochs (or steps)
-    steps: int | None = None  # total optimizer steps; wins over epochs
-    batch_size: int | None = None  # None: the recipe's
-    lr: float | None = None  # peak learning rate; None: the recipe's
-    recipe_overrides: dict[str, Any] = field(default_factory=dict)  # any other Recipe field
-    seed: int = 0  # seeds the split, init, shuffling, dropout and augmentation
-    val_size: int = 5000  # validation images carved from the 60k training set; 0: none
-    device: str = "auto"  # auto | cpu | cuda | mps
-    out: str | None = None  # run directory; None writes nothing
-    data_dir: str | None = None  # MNIST folder; None: $DIGITREC_DATA or the cache
-    deterministic: bool = False  # torch deterministic algorithms (bit-identical on CPU)
-    max_steps: int | None = None  # smoke mode: stop after this many steps (schedule unchanged)
-    train_limit: int | None = None  # use only the first N training images (tests, demos)
-    threads: int | None = None  # torch intra-op threads; None: torch's default
-
-    def recipe(self) -> Recipe:
-        """The model's default recipe with this config's overrides applied."""
-        changes = dict(self.recipe_overrides)
-        for name in ("epochs", "steps", "batch_size", "lr"):
-            if getattr(self, name) is not None:
-                changes[name] = getattr(self, name)
-        if self.epochs is not None and self.steps is None:
-            changes["steps"] = None  # an explicit --epochs replaces a step-counted recipe
-        return check_recipe(get_spec(self.model).recipe.replace(**changes))
-
-
-def check_recipe(recipe: Recipe) -> Recipe:
-    """Refuse impossible values up front, before any data is loaded."""
-    for name, choices in (
-        ("optimizer", OPTIMIZERS),
-        ("schedule", SCHEDULES),
-        ("augment", AUGMENTS),
-    ):
-        if getattr(recipe, name) not in choices:
-            value = getattr(recipe, name)
-            raise DigitrecError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
-    checks = {
-        "lr": recipe.lr > 0,
-        "batch_size": recipe.batch_size >= 1,
-        "epochs": recipe.epochs >= 1,
-        "steps": recipe.steps is None or recipe.steps >= 1,
-        "warmup": 0 <= recipe.warmup < 1,
-        "weight_decay": recipe.weight_decay >= 0,
-        "label_smoothing": 0 <= recipe.label_smoothing < 1,
-        "ema": 0 <= recipe.ema < 1,
-        "nondigits": recipe.nondigits >= 0,
-    }
-    for name, ok in checks.items():
-        if not ok:
-            raise DigitrecError(f"recipe {name}={getattr(recipe, name)!r} is out of range")
-    return recipe
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; an unavailable device is a clear error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DigitrecError("--device cuda: no CUDA GPU is available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise DigitrecError("--device mps: Apple MPS is not available")
-    if name not in ("cpu", "cuda", "mps"):
-        raise DigitrecError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
-    return torch.device(name)
+from digitrec.models import create_model, get_spec, to_input
+from digitrec.training.augment import augment_batch
+from digitrec.training.config import TrainConfig
+from digitrec.training.optim import EMA, build_optimizer, lr_at
+from digitrec.training.progress import Reporter
+from digitrec.training.recipes import Recipe
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -148,7 +73,7 @@ def load_training_data(
         train_idx = train_idx[: cfg.train_limit]
     x, y = images[train_idx], labels[train_idx]
     if nondigits > 0:
-        from digitrec.synth import make_nondigits
+        from digitrec.data.synth import make_nondigits
 
         extra = make_nondigits(x, round(nondigits * len(x)), seed=cfg.seed)
         x = np.concatenate([x, extra])
@@ -358,14 +283,3 @@ def _restore(run_dir: Path, model, optimizer, ema: EMA | None, device):
     )
 
 
-def read_run_config(run_dir: str | Path) -> TrainConfig:
-    """The TrainConfig saved in a run directory (for ``--resume``)."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise DigitrecError(f"{run_dir}: not a run directory (no config.json)")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DigitrecError(f"{path}: corrupt config ({exc})") from exc
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in raw.items() if k in fields})

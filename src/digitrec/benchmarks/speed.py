@@ -5,51 +5,19 @@ Timing lives here and in the README, never in test assertions.
 
 from __future__ import annotations
 
-import os
-import platform
-import resource
 import statistics
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from digitrec.benchmarks.machine import Log, machine_info, peak_rss_mb
 from digitrec.data import load_mnist
-from digitrec.evaluate import evaluate_tensors, predict_logits
+from digitrec.inference.device import pick_device
+from digitrec.inference.metrics import evaluate_tensors
 from digitrec.models import Preprocessing, create_model, get_spec, to_input
-from digitrec.train import TrainConfig, pick_device, train
-
-Log = Callable[[str], None]
-
-
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """CPU model, core count, torch version and thread setting (plus the GPU, if used)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from digitrec.training import TrainConfig, train
 
 
 def _sync(device: torch.device) -> None:
@@ -249,69 +217,3 @@ def format_speed(result: dict[str, Any]) -> str:
             f"  ratio peer/ours (time to 99%): {prefix}{ours['ratio_peer_over_ours']:.1f}x"
         )
     return "\n".join(lines)
-
-
-def bench_infer(
-    checkpoints: dict[str, str],
-    data_dir: str | None = None,
-    batch_size: int = 1000,
-    repeats: int = 10,
-    latency_n: int = 2000,
-    onnx: bool = True,
-    log: Log = lambda msg: None,
-) -> dict[str, Any]:
-    """Batch throughput and single-image latency (p50/p99) through ``Predictor``.
-
-    Each checkpoint runs on PyTorch eager and, with ``onnx``, on ONNX Runtime (exported to a
-    temporary directory first); the keys are prefixed ``eager_`` and ``onnx_``.
-    """
-    import tempfile
-
-    from digitrec.export import export_onnx
-    from digitrec.predict import Predictor
-
-    images, _ = load_mnist("test", data_dir)
-    out: dict[str, Any] = {"machine": machine_info(torch.device("cpu")), "models": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, path in checkpoints.items():
-            backends = {"eager": path}
-            if str(path).lower().endswith(".onnx"):
-                backends = {"onnx": path}
-            elif onnx:
-                backends["onnx"] = str(export_onnx(path, Path(tmp) / f"{name}.onnx"))
-            res: dict[str, float] = {}
-            for backend, src in backends.items():
-                r = _infer_one(
-                    Predictor.from_checkpoint(src), images, batch_size, repeats, latency_n
-                )
-                res.update({f"{backend}_{k}": v for k, v in r.items()})
-                log(
-                    f"  {name} ({backend}): {r['images_per_s']:,.0f} img/s (batch {batch_size}), "
-                    f"single-image p50 {r['latency_p50_ms']:.3f} ms, "
-                    f"p99 {r['latency_p99_ms']:.3f} ms"
-                )
-            out["models"][name] = res
-    return out
-
-
-def _infer_one(pred, images: np.ndarray, batch_size: int, repeats: int, n: int) -> dict[str, float]:
-    """Best-of-``repeats`` batch throughput and ``n`` single-image ``predict_proba`` latencies."""
-    x = to_input(images, pred.preprocessing)
-    predict_logits(pred.model, x, batch_size)  # warm-up: oneDNN primitives, thread pool
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        predict_logits(pred.model, x, batch_size)
-        best = min(best, time.perf_counter() - t0)
-    for i in range(20):
-        pred.predict_proba(images[i : i + 1])
-    lat = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        pred.predict_proba(images[i : i + 1])
-        lat.append(time.perf_counter() - t0)
-    return {
-        "images_per_s": len(images) / best,
-        "latency_p50_ms": float(np.percentile(lat, 50) * 1e3),
-        "latency_p99_ms": float(np.percentile(lat, 99) * 1e3),
-    }

@@ -1,7 +1,9 @@
-"""The architectures: the tutorials' models, each registered with its source's recipe.
+"""The architectures: the tutorials' models and this project's own, each registered by name.
 
 All models take ``(B, 1, 28, 28)`` float input (already normalised by their preprocessing) and
-return ``(B, 10)`` logits; softmax lives in the loss, as in the PyTorch example's log_softmax.
+return ``(B, num_classes)`` logits; softmax lives in the loss, as in the PyTorch example's
+log_softmax. Every builder takes ``num_classes``. Their training recipes live in
+:mod:`digitrec.training.recipes`.
 """
 
 from __future__ import annotations
@@ -9,25 +11,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from digitrec.models import UNIT_RANGE, Preprocessing, Recipe, register_model
+from digitrec.models.preprocessing import UNIT_RANGE, Preprocessing
+from digitrec.models.registry import register_model
 
 
 @register_model(
     "softmax",
-    recipe=Recipe(
-        "sgd",
-        lr=0.5,
-        batch_size=100,
-        steps=1000,
-        momentum=0.0,
-        source="TensorFlow 'MNIST for ML beginners': zero init, SGD 0.5, 1000 x 100",
-    ),
     preprocessing=UNIT_RANGE,
     description="softmax regression, 784 -> 10",
 )
-def softmax() -> nn.Module:
+def softmax(num_classes: int = 10) -> nn.Module:
     """Multinomial logistic regression with zero-initialised weights, as in the tutorial."""
-    linear = nn.Linear(784, 10)
+    linear = nn.Linear(784, num_classes)
     nn.init.zeros_(linear.weight)
     nn.init.zeros_(linear.bias)
     return nn.Sequential(nn.Flatten(), linear)
@@ -43,23 +38,15 @@ def _tf_init(module: nn.Module) -> None:
 
 @register_model(
     "tf-deep",
-    recipe=Recipe(
-        "adam",
-        lr=1e-4,
-        batch_size=50,
-        steps=20_000,
-        channels_last=True,  # same maths; ~1.4x faster steps on CPU
-        source="TensorFlow 'Deep MNIST for experts': Adam 1e-4, 20,000 x 50",
-    ),
     preprocessing=UNIT_RANGE,
     description="TensorFlow deep MNIST CNN: 5x5x32, pool, 5x5x64, pool, fc 1024, dropout",
 )
-def tf_deep(dropout: float = 0.5) -> nn.Module:
+def tf_deep(dropout: float = 0.5, num_classes: int = 10) -> nn.Module:
     net = nn.Sequential(
         nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 14, 14)
         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),   # (B, 64, 7, 7)
         nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Dropout(dropout),
-        nn.Linear(1024, 10),
+        nn.Linear(1024, num_classes),
     )  # fmt: skip
     _tf_init(net)
     return net
@@ -67,18 +54,10 @@ def tf_deep(dropout: float = 0.5) -> nn.Module:
 
 @register_model(
     "kaggle-cnn",
-    recipe=Recipe(
-        "adam",
-        lr=1e-3,
-        batch_size=32,
-        epochs=25,
-        channels_last=True,  # same maths; 1.2-1.3x faster steps on CPU
-        source="Kaggle Keras CNN: Adam (Keras defaults), batch 32, 25 epochs",
-    ),
     preprocessing=UNIT_RANGE,
     description="Kaggle Keras CNN: 2x conv5x5x32, pool, 2x conv3x3x64, pool, fc 1024",
 )
-def kaggle_cnn() -> nn.Module:
+def kaggle_cnn(num_classes: int = 10) -> nn.Module:
     """3,304,426 parameters, as in the Keras model.summary()."""
     net = nn.Sequential(
         nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(),
@@ -88,7 +67,7 @@ def kaggle_cnn() -> nn.Module:
         nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
         nn.MaxPool2d(2), nn.Dropout(0.25),                              # (B, 64, 7, 7)
         nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(1024, 10),
+        nn.Linear(1024, num_classes),
     )  # fmt: skip
     # Keras defaults: Glorot-uniform kernels and zero biases.
     for m in net.modules():
@@ -100,38 +79,30 @@ def kaggle_cnn() -> nn.Module:
 
 @register_model(
     "lenet5",
-    recipe=Recipe(
-        "sgd",
-        lr=0.01,
-        batch_size=64,
-        epochs=20,
-        momentum=0.9,
-        source="LeCun et al. 1998 (20 passes); SGD with momentum for the 2nd-order step",
-    ),
     description="LeCun 1998 LeNet-5: tanh, average pooling, C1-S2-C3-S4-C5-F6",
 )
-def lenet5() -> nn.Module:
+def lenet5(num_classes: int = 10) -> nn.Module:
     """About 61.7k parameters. The 28x28 input is padded to LeNet's 32x32 field."""
     return nn.Sequential(
         nn.ZeroPad2d(2),                                                # (B, 1, 32, 32)
         nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2),                 # (B, 6, 14, 14)
         nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),                # (B, 16, 5, 5)
         nn.Conv2d(16, 120, 5), nn.Tanh(),                               # (B, 120, 1, 1)
-        nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
+        nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, num_classes),
     )  # fmt: skip
 
 
 class PyTorchExampleNet(nn.Module):
     """The pytorch/examples mnist ``Net``: 1,199,882 parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 32, 3)
         self.conv2 = nn.Conv2d(32, 64, 3)
         self.dropout1 = nn.Dropout(0.25)
         self.dropout2 = nn.Dropout(0.5)
         self.fc1 = nn.Linear(12 * 12 * 64, 128)  # 9216 inputs after two valid convs and a pool
-        self.fc2 = nn.Linear(128, 10)
+        self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.conv1(x))  # (B, 32, 26, 26)
@@ -143,19 +114,10 @@ class PyTorchExampleNet(nn.Module):
 
 @register_model(
     "pytorch-example",
-    recipe=Recipe(
-        "adadelta",
-        lr=1.0,
-        batch_size=64,
-        epochs=14,
-        schedule="step",
-        gamma=0.7,
-        source="pytorch/examples mnist: Adadelta 1.0, StepLR 0.7, batch 64, 14 epochs",
-    ),
     description="PyTorch examples/mnist CNN (our speed and accuracy peer)",
 )
-def pytorch_example() -> nn.Module:
-    return PyTorchExampleNet()
+def pytorch_example(num_classes: int = 10) -> nn.Module:
+    return PyTorchExampleNet(num_classes)
 
 
 def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int) -> list[nn.Module]:
@@ -220,70 +182,47 @@ class StridedNet(nn.Module):
 
 
 def strided_net(
-    widths: tuple[int, ...] = (16, 32, 64), first_kernel: int = 5, hidden: int = 128
+    widths: tuple[int, ...] = (16, 32, 64),
+    first_kernel: int = 5,
+    hidden: int = 128,
+    num_classes: int = 10,
 ) -> nn.Module:
     """Three stages, 16-32-64 (``accurate``): 156,154 parameters."""
-    return StridedNet(tuple(widths), first_kernel, hidden)
+    return StridedNet(tuple(widths), first_kernel, hidden, num_classes)
 
 
 def fast_net(
-    widths: tuple[int, ...] = (16, 32), first_kernel: int = 5, hidden: int = 128
+    widths: tuple[int, ...] = (16, 32),
+    first_kernel: int = 5,
+    hidden: int = 128,
+    num_classes: int = 10,
 ) -> nn.Module:
     """Two stages, 16-32 (``fast``): 207,226 parameters, mostly in the head's first layer.
 
     Dropping the third stage made a training step 15-22% cheaper (its strided backward convs
     cost more than the wider fully connected layer) at the same validation accuracy.
     """
-    return StridedNet(tuple(widths), first_kernel, hidden)
+    return StridedNet(tuple(widths), first_kernel, hidden, num_classes)
 
 
-def splitter_net() -> nn.Module:
+def splitter_net(num_classes: int = 11) -> nn.Module:
     """The three-stage network with an 11th output: "not one digit"."""
-    return StridedNet(num_classes=11)
+    return StridedNet(num_classes=num_classes)
 
 
-# Both recipes were chosen on a 5,000-image validation split carved from the training set.
-FAST = Recipe(
-    "sgd",
-    lr=0.12,
-    batch_size=96,
-    # 650 steps (1.04 epochs of 60k). On the validation split, 5 seeds, with the two-stage
-    # net: 98.84% (700 steps: 98.86%, 600: 98.75%); peak lr 0.08 / 0.16: 98.72% / 98.85%.
-    steps=650,
-    schedule="linear",
-    warmup=0.2,
-    nesterov=True,
-    weight_decay=5e-4,
-    label_smoothing=0.1,
-    channels_last=True,
-    source="digitrec: tuned for time-to-99% on 2 CPU cores (1.04 epochs)",
-)
 register_model(
     "fast",
-    recipe=FAST,
     description="strided BN CNN 16-32 + fc128, 0.5 MMAC/img: 99% in seconds on CPU",
+    weights_version=2,
 )(fast_net)
-ACCURATE = FAST.replace(
-    lr=0.15,
-    batch_size=128,
-    steps=None,
-    epochs=8,
-    augment="shift",
-    source="digitrec: the three-stage strided net, 8 epochs with +-2 px random shifts",
-)
 register_model(
     "accurate",
-    recipe=ACCURATE,
     description="strided BN CNN 16-32-64 + fc128, 8 epochs with shift augmentation: 99.5% on CPU",
+    weights_version=2,
 )(strided_net)
 register_model(
     "splitter",
-    recipe=ACCURATE.replace(
-        lr=0.12,
-        epochs=4,
-        nondigits=0.5,
-        source="digitrec: the accurate net, 4 epochs, shifts, + 50% synthetic non-digits",
-    ),
     preprocessing=Preprocessing(num_classes=11),
     description="scores cuts for `read`: 10 digits + 'not one digit' (touching pairs, parts)",
+    weights_version=2,
 )(splitter_net)

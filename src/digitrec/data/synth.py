@@ -4,7 +4,7 @@ Used by the tests and by the README measurement of how well accuracy transfers f
 photographed handwriting. Every image goes through the full realistic path: dark ink on
 coloured, unevenly lit paper, off-centre at 3-7x scale, slightly rotated, noisy, and finally
 JPEG-encoded. The generators return the encoded JPEG **bytes**, exactly what a user would upload;
-decode them with :func:`digitrec.preprocess.load_image`.
+decode them with :func:`digitrec.images.load_image`.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def make_nondigits(digits: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     Returns:
         uint8 (n, 28, 28).
     """
-    from digitrec.preprocess import center_digit
+    from digitrec.images.normalise import center_digit
 
     rng = np.random.default_rng(seed)
     out = np.empty((n, 28, 28), dtype=np.uint8)

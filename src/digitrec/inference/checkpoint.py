@@ -25,12 +25,14 @@ import torch
 from torch import nn
 
 from digitrec import __version__
-from digitrec.errors import CheckpointError
+from digitrec.errors import CheckpointError, DigitrecError
 from digitrec.io import atomic_path
 from digitrec.models import Preprocessing, create_model, get_spec
 
 FORMAT = "digitrec-checkpoint"
-FORMAT_VERSION = 2  # 2: StridedNet flattens its last feature map in (H, W, C) order
+# The file format: 3 adds ``weights_version``. Formats 1 and 2 said nothing about the
+# architecture's weights; their weights version equals their format version.
+FORMAT_VERSION = 3
 SUFFIX = ".safetensors"
 
 
@@ -57,6 +59,7 @@ def build_meta(
         "format_version": FORMAT_VERSION,
         "arch": arch,
         "arch_kwargs": arch_kwargs,
+        "weights_version": get_spec(arch).weights_version,
         "preprocessing": dataclasses.asdict(preprocessing),
         "torch_version": torch.__version__,
         "digitrec_version": __version__,
@@ -143,24 +146,31 @@ def load_checkpoint(
     arch, kwargs = meta["arch"], meta.get("arch_kwargs") or {}
     try:
         get_spec(arch)
-    except Exception as exc:
+    except DigitrecError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     version = meta.get("format_version", 1)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer digitrec (format {version}); upgrade")
+    spec = get_spec(arch)
+    weights = meta.get("weights_version", version if version < 3 else 1)
+    if not isinstance(weights, int) or weights > spec.weights_version:
+        raise CheckpointError(
+            f"{path}: {arch} weights version {weights} is newer than this digitrec's "
+            f"({spec.weights_version}); upgrade"
+        )
     model = create_model(arch, **kwargs)
     state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    # A model whose weight layout changed between formats converts older weights itself.
+    # An architecture whose weight layout changed converts its own older weights.
     upgrade = getattr(model, "upgrade_state_dict", None)
     if (
-        version < FORMAT_VERSION
+        weights < spec.weights_version
         and upgrade is not None
-        and upgrade(state, version)
+        and upgrade(state, weights)
         and with_train_state
     ):
         raise CheckpointError(
-            f"{path}: written by an older digitrec (format {version}); it can be evaluated and "
-            "used for prediction, but not resumed: start a new run"
+            f"{path}: holds {arch} weights of an older layout (version {weights}); it can be "
+            "evaluated and used for prediction, but not resumed: start a new run"
         )
     try:
         model.load_state_dict(state, strict=True)
@@ -174,3 +184,18 @@ def load_checkpoint(
         train = {k[6:]: v for k, v in tensors.items() if k.startswith("train.")}
     pre = Preprocessing(**meta.get("preprocessing", {}))
     return Checkpoint(model=model, meta=meta, preprocessing=pre, path=path, train_tensors=train)
+
+
+# The digit model shipped in the package (see the README's "make weights"), used when a
+# command is given no --checkpoint.
+SHIPPED_MODEL = Path(__file__).parent.parent / "weights" / f"digits{SUFFIX}"
+
+
+def default_checkpoint() -> Path:
+    """The shipped digit model; a clear error where this install has none."""
+    if not SHIPPED_MODEL.is_file():
+        raise CheckpointError(
+            "no --checkpoint given and this install ships no default model; train one "
+            "(digitrec train --model fast) and pass --checkpoint runs/fast-seed0"
+        )
+    return SHIPPED_MODEL

@@ -8,21 +8,16 @@ same way, so :func:`to_mnist` reproduces that procedure after removing the paper
 
 from __future__ import annotations
 
-import io
 import os
-import re
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from scipy import ndimage
 
 from digitrec.errors import DigitrecError, NoDigitError
+from digitrec.images.decode import load_image
 
-# Decompression-bomb cap: a 40-megapixel photo is ~160 MB of RGBA while decoding.
-MAX_PIXELS = 40_000_000
 # Images are shrunk to at most this side before analysis; digits stay far above 20 px.
 WORK_SIDE = 1024
 # MNIST geometry: ink box side, frame side, and where the centre of mass lands (row, col).
@@ -41,10 +36,6 @@ MIN_INK_PIXELS = 4
 _8_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
-class ImageReadError(DigitrecError):
-    """A file or byte string that cannot be decoded as an image."""
-
-
 @dataclass
 class InkMap:
     """Background-free ink of a grey image, white (255) on black (0).
@@ -60,90 +51,6 @@ class InkMap:
     labels: np.ndarray
     areas: np.ndarray
     scale: float
-
-
-def _describe(source: str | os.PathLike | bytes) -> str:
-    return "image data" if isinstance(source, bytes | bytearray) else f"'{os.fspath(source)}'"
-
-
-def _too_large(width: int, height: int) -> ImageReadError:
-    return ImageReadError(f"image too large: {width} x {height} pixels (max {MAX_PIXELS:,} pixels)")
-
-
-def _open(source: str | os.PathLike | bytes) -> Image.Image:
-    """Open and fully decode an image (``load()`` makes truncated files fail here)."""
-    name = _describe(source)
-    if isinstance(source, bytes | bytearray):
-        data = bytes(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise ImageReadError(f"cannot read image {name}: no such file")
-        data = path.read_bytes()
-    if not data:
-        raise ImageReadError(f"cannot read image {name}: the file is empty")
-    with warnings.catch_warnings():
-        # Pillow warns about odd-but-readable files; a bomb warning must stop us, though.
-        warnings.simplefilter("ignore")
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            im = Image.open(io.BytesIO(data))
-            if im.width * im.height > MAX_PIXELS:
-                raise _too_large(im.width, im.height)
-            im.load()
-            return ImageOps.exif_transpose(im)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            # Pillow only reports the pixel count in its message.
-            count = re.search(r"\((\d+) pixels\)", str(exc))
-            raise ImageReadError(
-                f"image too large: {count.group(1) if count else 'too many'} pixels "
-                f"(max {MAX_PIXELS:,} pixels)"
-            ) from None
-        except Image.UnidentifiedImageError:
-            raise ImageReadError(f"cannot read image {name}: not a recognised image") from None
-        except DigitrecError:
-            raise
-        except Exception as exc:  # decoders raise many types on corrupt data
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ImageReadError(f"cannot read image {name}: {reason}") from None
-
-
-def _to_gray(im: Image.Image) -> np.ndarray:
-    """Flatten any mode to uint8 luma; transparency is composited onto a contrasting paper."""
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        # 16-bit / float greys: rescale their real range instead of clipping at 255.
-        arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 else 255.0
-        return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
-    if not has_alpha:
-        return np.asarray(im.convert("RGB").convert("L"), dtype=np.uint8)
-    rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
-    alpha = rgba[..., 3]
-    luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    opaque = alpha > 0.5
-    # Ink drawn on a transparent canvas is usually dark -> white paper; light ink -> black paper.
-    paper = 0.0 if opaque.any() and (alpha < 0.5).any() and luma[opaque].mean() > 0.5 else 1.0
-    out = luma * alpha + paper * (1.0 - alpha)
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
-    """Decode an image file or encoded bytes into a grey uint8 array.
-
-    Handles PNG, JPEG, BMP, GIF (first frame), WebP and TIFF; applies the EXIF orientation and
-    composites transparency onto paper.
-
-    Args:
-        source: A path, or the encoded bytes of an image.
-
-    Returns:
-        uint8 (H, W) luma, as photographed (no inversion).
-
-    Raises:
-        ImageReadError: Missing, empty, truncated, undecodable or oversized image.
-    """
-    return _to_gray(_open(source))
 
 
 def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Split a photo of a multi-digit number into MNIST-style single digits, left to right.
 
-Ink is found exactly as for single digits (:func:`digitrec.preprocess.ink_map`), then:
+Ink is found exactly as for single digits (:func:`digitrec.images.normalise.ink_map`), then:
 connected components -> drop specks -> merge pieces stacked in the same columns (broken
 strokes) -> cut components that may hold several digits (touching digits) along ink seams ->
-MNIST-normalise each digit with :func:`digitrec.preprocess.center_digit`. With a recogniser,
+MNIST-normalise each digit with :func:`digitrec.images.normalise.center_digit`. With a recogniser,
 the cuts and the number of digits are chosen by dynamic programming over candidate seams,
 maximising the product of digit confidences times a prior on digit size.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from digitrec.errors import NoDigitError
-from digitrec.preprocess import SPECK_FRACTION, center_digit, ink_map
+from digitrec.images.normalise import SPECK_FRACTION, center_digit, ink_map
 
 # Pieces overlapping in x by this fraction of the narrower one, and in y by less than it,
 # belong to the same digit.

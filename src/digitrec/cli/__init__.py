@@ -1,0 +1,68 @@
+"""The ``digitrec`` command line. argparse lives only in this package; handlers call the library.
+
+One module per command group (``data``, ``train``, ``models``, ``images``, ``bench``); shared
+options are declared once in :mod:`digitrec.cli.options`.
+
+Exit codes: 0 success, 1 a user error (one line on stderr), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from enum import IntEnum
+
+from digitrec import __version__
+from digitrec.errors import DigitrecError
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole CLI grammar, assembled from the command-group modules."""
+    from digitrec.cli import bench, data, images, models, train
+
+    parser = argparse.ArgumentParser(
+        prog="digitrec",
+        description="Handwritten-digit recognition with convolutional networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in (data, models, train, images, bench):
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code instead of exiting, so tests can call it in-process."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return int(exc.code or 0)
+    func: Callable[[argparse.Namespace], int | None] = args.func
+    try:
+        return int(func(args) or ExitStatus.OK)
+    except DigitrecError as exc:
+        if args.debug:
+            raise
+        print(f"digitrec: error: {exc}", file=sys.stderr)
+        return ExitStatus.ERROR
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("digitrec: interrupted", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:  # e.g. `digitrec models | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitStatus.OK

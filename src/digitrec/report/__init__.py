@@ -1,0 +1,1 @@
+"""Reports: plots now; HTML run reports and explain pages (Jinja2 templates) next."""
