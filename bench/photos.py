@@ -41,7 +41,7 @@ def main() -> None:
         from digitrec.training import TrainConfig, train
 
         path = "runs/accurate-all60k"
-        train(TrainConfig(model="accurate", val_size=0, out=path))
+        train(TrainConfig(model="accurate", val_size=0, out=path), force=True)
     predictor = Predictor.from_checkpoint(path, tta=args.tta)
     images, labels = load_mnist("test")
     images, labels = images[: args.n], labels[: args.n]

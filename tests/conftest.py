@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec.data.specs import MNIST_MD5, load_mnist
+from digitrec.data.specs import has_files, load_mnist
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ def _find_mnist() -> Path:
         default_cache_dir() / "mnist",
     ]
     for cand in candidates:
-        if cand and all((Path(cand) / name).is_file() for name in MNIST_MD5):
+        if cand and has_files(Path(cand), "mnist"):
             return Path(cand)
     raise RuntimeError(
         "MNIST not found: set DIGITREC_DATA, place it at ../shared/data/mnist, "
@@ -44,6 +44,18 @@ def mnist_train(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return load_mnist("test", mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_test: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The first 500 MNIST test digits and labels: enough for the image-path tests."""
+    images, labels = mnist_test
+    return images[:500], labels[:500]
+
+
+def corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two images' pixels (1.0: the same picture up to contrast)."""
+    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
 
 
 @pytest.fixture(autouse=True)

@@ -31,3 +31,47 @@ def write_split(folder: Path, split: str, images: bytes, labels: bytes, gz: bool
             (folder / f"{stem}.gz").write_bytes(gzip.compress(payload))
         else:
             (folder / stem).write_bytes(payload)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def find_fashion_mnist() -> Path:
+    """$DIGITREC_DATA_FASHION_MNIST, else ../shared/data/fashion-mnist (as in CI), else Debian's."""
+    import os
+
+    from digitrec.data.specs import has_files
+
+    candidates = [
+        os.environ.get("DIGITREC_DATA_FASHION_MNIST"),
+        REPO.parent / "shared/data/fashion-mnist",
+        "/usr/share/datasets/fashion-mnist",  # Debian's dataset-fashion-mnist package
+    ]
+    for cand in candidates:
+        if cand and has_files(Path(cand), "fashion-mnist"):
+            return Path(cand)
+    raise RuntimeError(
+        "Fashion-MNIST not found: place it at ../shared/data/fashion-mnist or set "
+        "DIGITREC_DATA_FASHION_MNIST"
+    )
+
+
+def user_dataset(
+    folder: Path,
+    size: tuple[int, int] = (32, 32),
+    num_classes: int = 5,
+    counts: dict[str, int] | None = None,
+    seed: int = 0,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Write a random IDX dataset (MNIST's file names, .gz) and return its ``split -> (x, y)``.
+
+    Every class appears in every split, so ``num_classes`` is recoverable from the labels.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, n in (counts or {"train": 20, "test": 10}).items():
+        images = rng.integers(0, 256, (n, *size), dtype=np.uint8)
+        labels = np.arange(n) % num_classes
+        write_split(folder, split, idx_images(images), idx_labels(labels))
+        out[split] = (images, labels)
+    return out

@@ -22,12 +22,12 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "show", "--index", "abc"]) == 2
 
 
-def test_data_info_prints_counts_and_md5(capsys: pytest.CaptureFixture[str]) -> None:
+def test_data_info_prints_counts_and_sha256(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "info"]) == 0
     out = capsys.readouterr().out
     assert "train   60000   5923  6742  5958  6131  5842  5421  5918  6265  5851  5949" in out
     assert "test    10000    980  1135  1032  1010   982   892   958  1028   974  1009" in out
-    assert out.count("md5 ok") == 4
+    assert out.count("sha256 ok") == 4
 
 
 def test_data_show_writes_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,3 +64,55 @@ def test_export_kaggle(tmp_path: Path, mnist_test) -> None:
     np.testing.assert_array_equal(read_submission(tmp_path / "test_labels.csv"), mnist_test[1])
     with open(tmp_path / "train.csv") as fh:
         assert sum(1 for _ in fh) == 60_001
+
+
+def test_atomic_path_turns_os_errors_into_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digitrec.errors import DigitrecError
+    from digitrec.io import atomic_path, atomic_write
+
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DigitrecError, match=r"cannot write .*dir: is a directory"):
+        atomic_write(tmp_path / "dir", "data")
+    with pytest.raises(DigitrecError, match="is a file, not a directory"):
+        atomic_write(tmp_path / "file" / "sub" / "x.csv", "data")
+    # A full disk while writing names the target, and leaves no temporary file behind.
+    full = r"cannot write .*out.csv: no space left on device"
+    with pytest.raises(DigitrecError, match=full), atomic_path(tmp_path / "out.csv") as tmp:
+        raise OSError(28, "No space left on device", str(tmp))
+    # An OSError about another file is the caller's, unchanged.
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "out.csv"):
+        (tmp_path / "missing-input").read_text()
+    # A read-only folder (as root, chmod does not bind: refuse like the kernel would).
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    with pytest.raises(DigitrecError, match="permission denied in"):
+        atomic_write(tmp_path / "ro" / "x.csv", "data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"]
+
+
+def test_atomic_path_cleans_up_on_interrupt(tmp_path: Path) -> None:
+    from digitrec.io import atomic_path
+
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "x.csv") as tmp:
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_checked_before_the_data_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`data show --out DIR` and `export-kaggle --out FILE` fail at once, not after loading."""
+    import digitrec.data as data
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(data, "load_split", never)
+    assert main(["data", "show", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"digitrec: error: cannot write {tmp_path}: is a directory\n"
+    (tmp_path / "f").write_text("")
+    assert main(["data", "export-kaggle", "--out", str(tmp_path / "f")]) == 1
+    assert "is a file, not a directory" in capsys.readouterr().err

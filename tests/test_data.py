@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec.data.specs import MNIST_MD5, load_mnist, md5_status, resolve_data_dir, train_val_split
+from digitrec.data.specs import (
+    MNIST,
+    checksum_status,
+    load_mnist,
+    load_split,
+    resolve_data_dir,
+    train_val_split,
+)
 from digitrec.errors import DataError
 from idx_fixtures import idx_images, idx_labels, write_split
 
@@ -28,13 +35,26 @@ def test_real_mnist_shapes_and_counts(mnist_train, mnist_test) -> None:
     assert mnist_test[0][:, 0, :].max() == 0
 
 
-def test_real_mnist_md5(mnist_dir: Path) -> None:
-    assert md5_status(mnist_dir) == {name: "ok" for name in MNIST_MD5}
+def test_real_mnist_sha256(mnist_dir: Path) -> None:
+    assert checksum_status("mnist", mnist_dir) == dict.fromkeys(MNIST.sha256, "ok")
+    images, _ = load_split("mnist", "test", mnist_dir, verify=True)
+    assert images.shape == (10_000, 28, 28)
+
+
+def test_checksums_cover_raw_files(mnist_dir: Path, tmp_path: Path) -> None:
+    """An unzipped file is checked by its content too (md5 of the .gz could not do that)."""
+    raw = gzip.decompress((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(raw)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(raw)  # wrong content
+    status = checksum_status("mnist", tmp_path)
+    assert status["t10k-labels-idx1-ubyte"] == "ok"
+    assert status["t10k-images-idx3-ubyte"].startswith("MISMATCH")
+    assert status["train-images-idx3-ubyte"] == "missing"
 
 
 def test_data_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DIGITREC_DATA", str(tmp_path / "env"))
-    assert resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert resolve_data_dir("mnist", tmp_path / "arg") == tmp_path / "arg"
     assert resolve_data_dir() == tmp_path / "env"
     monkeypatch.delenv("DIGITREC_DATA")
     assert resolve_data_dir().parts[-2:] == ("digitrec", "mnist")

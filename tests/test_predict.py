@@ -213,10 +213,94 @@ def test_submit_and_score(
     bad = tmp_path / "bad.csv"
     bad.write_text("pixel0,pixel1\n1,2\n")
     assert (
-        main(["submit", "-c", str(fast_run), "--test", str(bad), "--out", str(tmp_path / "o.csv")]) == 1
+        main(["submit", "-c", str(fast_run), "--test", str(bad), "--out", str(tmp_path / "o.csv")])
+        == 1
     )
     assert "bad header" in capsys.readouterr().err and not (tmp_path / "o.csv").exists()
     write_kaggle_csv(bad, images[:3])
     bad.write_text(bad.read_text().replace(",0,", ",x,", 1))
     assert main(["submit", "-c", str(fast_run), "--test", str(bad)]) == 1
     assert "line 2" in capsys.readouterr().err
+
+
+def _digit_pairs(images: np.ndarray) -> np.ndarray:
+    """Two digits squeezed side by side into 28x28: the splitter's "not one digit" class."""
+    half = images[:, :, ::2]
+    return np.concatenate([half[:-1], half[1:]], axis=2)
+
+
+def test_eleven_class_model_answers_over_the_ten_digits(
+    tmp_path: Path, fast_run: Path, mnist_test, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The splitter's class 10 never reaches predict's output or a Kaggle submission."""
+    from digitrec.inference.reading import SPLITTER
+
+    splitter = Predictor.from_checkpoint(SPLITTER)
+    pairs = _digit_pairs(mnist_test[0][:41])
+    assert (splitter.predict(pairs) == 10).mean() > 0.9  # the inputs that matter here
+    for i in range(3):
+        Image.fromarray(255 - np.kron(pairs[i], np.ones((4, 4), np.uint8))).save(
+            tmp_path / f"pair{i}.png"
+        )
+    assert main(["predict", "-c", str(SPLITTER), *map(str, tmp_path.glob("pair*.png"))]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 3 and all(row.split("\t")[1] in list("0123456789") for row in rows)
+
+    write_kaggle_csv(tmp_path / "pairs.csv", pairs)
+    sub = tmp_path / "sub.csv"
+    for models in ([SPLITTER], [fast_run, SPLITTER]):  # alone, and averaged with a 10-class
+        args = [a for m in models for a in ("-c", str(m))]
+        assert (
+            main(["submit", *args, "--test", str(tmp_path / "pairs.csv"), "--out", str(sub)]) == 0
+        )
+        labels = np.loadtxt(sub, delimiter=",", skiprows=1, dtype=int)[:, 1]
+        assert len(labels) == 40 and labels.max() <= 9
+
+    from digitrec.inference.files import digit_proba
+
+    probs = digit_proba(splitter, pairs)
+    np.testing.assert_array_equal(probs, splitter.predict_proba(pairs)[:, :10])
+
+
+def test_iter_predictions_decodes_one_batch_at_a_time(
+    fast_run: Path, photos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import digitrec.inference.files as files
+
+    decoded = []
+    real = files.load_image
+    monkeypatch.setattr(files, "load_image", lambda src: decoded.append(src) or real(src))
+    predictor = Predictor.from_checkpoint(fast_run)
+    jpegs = photos[0][:7]
+    results = files.iter_predictions(predictor, jpegs, batch=3, keep_originals=2)
+    first = next(results)
+    assert first.digit is not None and len(decoded) == 3  # the rest is not read yet
+    rest = list(results)
+    assert len(decoded) == 7 and len(rest) == 6
+    kept = [r.original is not None for r in [first, *rest]]
+    assert kept == [True, True, False, False, False, False, False]  # bounded memory
+
+
+def test_predict_prints_each_batch_and_ctrl_c_keeps_it(
+    tmp_path: Path,
+    fast_run: Path,
+    photos,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import digitrec.inference.files as files
+
+    paths = [_save(tmp_path / f"d{i}.jpg", photos[0][i]) for i in range(4)]
+    real = files.load_image
+
+    def interrupted_at_the_third(src):
+        if str(src).endswith("d2.jpg"):
+            raise KeyboardInterrupt
+        return real(src)
+
+    monkeypatch.setattr(files, "BATCH", 2, raising=False)
+    monkeypatch.setattr(files, "load_image", interrupted_at_the_third)
+    assert main(["predict", "-c", str(fast_run), *map(str, paths)]) == 130
+    out = capsys.readouterr()
+    assert [line.split("\t")[0] for line in out.out.splitlines()] == list(map(str, paths[:2]))
+    assert out.err.strip().splitlines()[-1] == "digitrec: interrupted"

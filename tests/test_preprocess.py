@@ -1,4 +1,4 @@
-"""Tests for digitrec.preprocess: decoding user images and MNIST-style normalisation."""
+"""Tests for digitrec.images: decoding user images and MNIST-style normalisation."""
 
 from __future__ import annotations
 
@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
+from conftest import corr
 from digitrec.data.synth import photoize
 from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.images import MAX_PIXELS, load_image, preprocess_file, to_mnist
-
-
-@pytest.fixture(scope="module")
-def mnist(mnist_test: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """First 300 MNIST test digits and labels (``mnist_test`` comes from conftest)."""
-    images, labels = mnist_test
-    return images[:300], labels[:300]
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
 
 
 def _com(img: np.ndarray) -> tuple[float, float]:
@@ -147,7 +137,7 @@ def test_mnist_passes_through(mnist) -> None:
     out = np.stack([to_mnist(d) for d in images])
     assert out.shape == images.shape and out.dtype == np.uint8
     assert np.abs(out.astype(float) - images).mean() < 2.0
-    corr = np.array([_corr(a, b) for a, b in zip(out, images, strict=True)])
+    corr = np.array([corr(a, b) for a, b in zip(out, images, strict=True)])
     assert np.median(corr) > 0.99 and (corr > 0.9).mean() > 0.98
 
 
@@ -157,8 +147,8 @@ def test_polarity_and_geometry(mnist) -> None:
         dark_on_light = _page(digit)
         a = to_mnist(dark_on_light)
         b = to_mnist(255 - dark_on_light)
-        assert _corr(a, b) > 0.98 and np.abs(a.astype(float) - b).mean() < 3
-        assert _corr(a, digit) > 0.85
+        assert corr(a, b) > 0.98 and np.abs(a.astype(float) - b).mean() < 3
+        assert corr(a, digit) > 0.85
         cy, cx = _com(a)
         assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
         rows, cols = np.nonzero(a)
@@ -173,7 +163,7 @@ def test_gradient_specks_and_rgb(mnist) -> None:
     page[130:133, 10:13] = 0  # a speck far from the digit
     page = np.clip(page, 0, 255).astype(np.uint8)
     out = to_mnist(np.repeat(page[..., None], 3, axis=2))  # RGB input
-    assert _corr(out, clean) > 0.95
+    assert corr(out, clean) > 0.95
 
 
 def test_photoized_digits_normalised(mnist) -> None:
@@ -189,5 +179,5 @@ def test_photoized_digits_normalised(mnist) -> None:
         assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
         rows, cols = np.nonzero(out)
         assert max(np.ptp(rows), np.ptp(cols)) + 1 <= 20
-        corr.append(_corr(out, digit))
+        corr.append(corr(out, digit))
     assert np.median(corr) > 0.8  # up to 10 degrees of rotation remain

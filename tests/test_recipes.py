@@ -78,6 +78,7 @@ def test_ema_tracks_weights() -> None:
     assert torch.allclose(ema.shadow[name], param - 0.5)
 
 
+@pytest.mark.slow  # about 20 s: trains four models for a few steps each
 def test_bench_speed_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Plumbing only: a few steps each, no timing assertions."""
     out = tmp_path / "speed.json"

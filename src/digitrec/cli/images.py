@@ -6,10 +6,21 @@ import argparse
 import sys
 
 from digitrec.cli import options
-from digitrec.cli.common import apply_threads, checkpoint_or_default
+from digitrec.cli.common import (
+    apply_threads,
+    check_device,
+    checkpoint_or_default,
+    note_checkpoint,
+    refuse_overwriting_input,
+)
 from digitrec.errors import DigitrecError
+from digitrec.io import check_output_path
 
 _MODEL_OPTIONS = [options.COMMON, options.CHECKPOINT, options.DEVICE, options.TTA, options.THREADS]
+_DIGITS_ONLY = (
+    "A model with a 'not one digit' class (the splitter) answers over the digits 0-9 only: "
+    "that class is never printed or written."
+)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -17,10 +28,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="classify your own images (files or directories)",
+        description="Classify image files, a batch of 64 at a time; each batch's lines are "
+        f"printed as it finishes. {_DIGITS_ONLY}",
         parents=[*_MODEL_OPTIONS, options.JSON, options.DATA_DIR],
     )
     p.add_argument("images", nargs="*", help="image files or directories (walked)")
-    p.add_argument("--top", type=int, default=3, help="how many guesses to list (default: 3)")
+    p.add_argument(
+        "--top", type=options.positive_int, default=3, help="how many guesses to list (default: 3)"
+    )
     p.add_argument("--csv", help="also write the predictions to this CSV file")
     p.add_argument("--show", help="write a figure: original, model input, probabilities")
     p.add_argument("--split", choices=["train", "test"], help="predict a dataset example instead")
@@ -28,7 +43,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=predict)
 
     p = sub.add_parser(
-        "read", help="read a multi-digit number from a photo", parents=[*_MODEL_OPTIONS, options.JSON]
+        "read",
+        help="read a multi-digit number from a photo",
+        description=f"Segment a photo of a number and read it left to right. {_DIGITS_ONLY}",
+        parents=[*_MODEL_OPTIONS, options.JSON],
     )
     p.add_argument("image", help="photo or drawing of a number")
     p.add_argument("--show", help="write a figure with the boxes and predictions")
@@ -42,10 +60,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "submit",
         help="write a Kaggle digit-recognizer submission",
+        description="Write a Kaggle submission; several -c average their probabilities of the "
+        f"10 digits. {_DIGITS_ONLY}",
         parents=[options.COMMON, options.CHECKPOINTS, options.DEVICE, options.TTA, options.THREADS],
     )
     p.add_argument("--test", required=True, help="Kaggle test.csv")
-    p.add_argument("--out", default="submission.csv", help="(default: submission.csv)")
+    p.add_argument(
+        "--out",
+        default="submission.csv",
+        help="(default: submission.csv; never the --test file itself)",
+    )
     p.set_defaults(func=submit)
 
     p = sub.add_parser(
@@ -59,57 +83,101 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _predictor(args: argparse.Namespace):  # -> Predictor
     from digitrec.inference.predictor import Predictor
 
+    check_device(args.device)
     apply_threads(args.threads)
     path = checkpoint_or_default(args.checkpoint)
     return Predictor.from_checkpoint(path, device=args.device, tta=args.tta)
 
 
 def predict(args: argparse.Namespace) -> int:
-    import json
+    from digitrec.inference.files import ImageResult, digit_proba, expand_sources, top_k
 
-    from digitrec.inference.files import ImageResult, expand_sources, predict_files, top_k
-
-    if args.top < 1:
-        raise DigitrecError("--top must be at least 1")
-    predictor = _predictor(args)
+    if args.split and args.images:
+        raise DigitrecError("give image files or --split/--index, not both")
+    for out in (args.csv, args.show):
+        if out:
+            check_output_path(out)
     if args.split:
         from digitrec.data.specs import load_mnist
 
+        predictor = _predictor(args)
         images, labels = load_mnist(args.split, args.data_dir)
         if not 0 <= args.index < len(images):
             raise DigitrecError(f"--index must be in 0..{len(images) - 1}, got {args.index}")
         img = images[args.index]
-        probs = predictor.predict_proba(img[None])[0]
+        probs = digit_proba(predictor, img[None])[0]
         top = top_k(probs, args.top)
         name = f"{args.split}[{args.index}] (label {labels[args.index]})"
-        results = [ImageResult(name, top[0][0], top[0][1], top, probs, img, img)]
+        results = iter([ImageResult(name, top[0][0], top[0][1], top, probs, img, img)])
     elif not args.images:
         raise DigitrecError("give image files or directories, or --split/--index")
     else:
         sources = expand_sources(args.images)
         if not sources:
             raise DigitrecError("no image files found in the given directories")
-        results = predict_files(predictor, sources, args.top)
-    if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=2))
-    else:
-        for r in results:
-            if r.error is None:
-                guesses = "  ".join(f"{d}:{p:.3f}" for d, p in r.top)
-                print(f"{r.source}\t{r.digit}\t{r.prob:.3f}\t{guesses}")
-    for r in results:
-        if r.error is not None:
-            print(f"digitrec: error: {r.error}", file=sys.stderr)
+        results = _stream(_predictor(args), sources, args)
+    shown, rows, failed = _report(results, args)
     if args.csv:
-        _write_predictions_csv(args.csv, results, args.top)
+        _write_predictions_csv(args.csv, rows, args.top)
     if args.show:
         from digitrec.report.plots import save_predictions
 
-        save_predictions(results, args.show)
-    return 1 if any(r.error for r in results) else 0
+        save_predictions(shown, args.show)
+    return 1 if failed else 0
 
 
-def _write_predictions_csv(path: str, results: list, k: int) -> None:
+def _stream(predictor, sources: list[str], args: argparse.Namespace):  # -> Iterator[ImageResult]
+    from digitrec.inference.files import iter_predictions
+    from digitrec.report.plots import SHOW_LIMIT
+
+    keep = SHOW_LIMIT if args.show else 0
+    return iter_predictions(predictor, sources, args.top, keep_originals=keep)
+
+
+def _report(results, args: argparse.Namespace) -> tuple[list, list, int]:
+    """Print each result as it arrives; keep only what ``--show`` and ``--csv`` need.
+
+    Returns the results to draw (at most the figure's limit), the CSV rows and the error count.
+    """
+    import json
+
+    from digitrec.report.plots import SHOW_LIMIT
+
+    shown: list = []
+    rows: list[list] = []
+    failed = 0
+    first = True
+    if args.json:
+        print("[", flush=True)
+    for r in results:
+        if r.error is not None:
+            failed += 1
+            print(f"digitrec: error: {r.error}", file=sys.stderr, flush=True)
+        if args.json:
+            item = json.dumps(r.as_dict(), indent=2).replace("\n", "\n  ")
+            print(("  " if first else ",\n  ") + item, end="", flush=True)
+        elif r.error is None:
+            guesses = "  ".join(f"{d}:{p:.3f}" for d, p in r.top or [])
+            print(f"{r.source}\t{r.digit}\t{r.prob:.3f}\t{guesses}", flush=True)
+        first = False
+        if args.csv:
+            rows.append(_csv_row(r, args.top))
+        if args.show and r.error is None and len(shown) < SHOW_LIMIT:
+            shown.append(r)
+    if args.json:
+        print("\n]", flush=True)
+    return shown, rows, failed
+
+
+def _csv_row(r, k: int) -> list:
+    tops = [f"{d}:{p:.4f}" for d, p in r.top or []]
+    tops += [""] * (k - len(tops))
+    prob = "" if r.prob is None else f"{r.prob:.4f}"
+    digit = "" if r.digit is None else r.digit
+    return [r.source, digit, prob, *tops, r.error or ""]
+
+
+def _write_predictions_csv(path: str, rows: list[list], k: int) -> None:
     import csv
     import io
 
@@ -118,12 +186,7 @@ def _write_predictions_csv(path: str, results: list, k: int) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["source", "digit", "prob", *[f"top{i + 1}" for i in range(k)], "error"])
-    for r in results:
-        tops = [f"{d}:{p:.4f}" for d, p in r.top or []]
-        tops += [""] * (k - len(tops))
-        prob = "" if r.prob is None else f"{r.prob:.4f}"
-        digit = "" if r.digit is None else r.digit
-        writer.writerow([r.source, digit, prob, *tops, r.error or ""])
+    writer.writerows(rows)
     atomic_write(path, buf.getvalue())
 
 
@@ -133,12 +196,15 @@ def read(args: argparse.Namespace) -> int:
     from digitrec.inference.predictor import Predictor
     from digitrec.inference.reading import read_number
 
+    if args.show:
+        check_output_path(args.show)
     predictor = _predictor(args)
     splitter = None  # the packaged splitter
     if args.splitter == "self":
         splitter = predictor
     elif args.splitter:
-        splitter = Predictor.from_checkpoint(args.splitter, tta=args.tta)
+        note_checkpoint(args.splitter)
+        splitter = Predictor.from_checkpoint(args.splitter, args.device, args.tta)
     reading = read_number(predictor, args.image, splitter)
     if args.json:
         print(json.dumps({"number": reading["number"], "digits": reading["digits"]}, indent=2))
@@ -153,14 +219,22 @@ def read(args: argparse.Namespace) -> int:
 
 
 def submit(args: argparse.Namespace) -> int:
-    from digitrec.data.kaggle import read_kaggle_csv, write_submission
-    from digitrec.inference.predictor import Predictor, ensemble_proba
+    import numpy as np
 
+    from digitrec.data.kaggle import read_kaggle_csv, write_submission
+    from digitrec.inference.files import digit_proba
+    from digitrec.inference.predictor import Predictor
+
+    check_output_path(args.out)
+    refuse_overwriting_input(args.out, args.test)
+    check_device(args.device)
     apply_threads(args.threads)
-    paths = args.checkpoints or [checkpoint_or_default(None)]
+    paths = [checkpoint_or_default(p) for p in args.checkpoints] or [checkpoint_or_default(None)]
     predictors = [Predictor.from_checkpoint(p, args.device, args.tta) for p in paths]
     images, _ = read_kaggle_csv(args.test)
-    preds = ensemble_proba(predictors, images).argmax(1)
+    # Digits 0-9 only: an 11-class model's "not one digit" class never becomes a label, and
+    # 10- and 11-class models average over the same 10 columns.
+    preds = np.mean([digit_proba(p, images) for p in predictors], axis=0).argmax(1)
     write_submission(args.out, preds)
     what = f"an ensemble of {len(predictors)}" if len(predictors) > 1 else "1 model"
     print(f"wrote {args.out}: {len(preds)} rows from {what}")

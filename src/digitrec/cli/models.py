@@ -28,6 +28,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         parents=[
             options.COMMON,
             options.CHECKPOINT,
+            options.DATASET,
             options.DATA_DIR,
             options.DEVICE,
             options.JSON,
@@ -86,11 +87,13 @@ def evaluate(args: argparse.Namespace) -> int:
 
     apply_threads(args.threads)
     path = checkpoint_or_default(args.checkpoint)
-    report = evaluate_checkpoint(path, args.split, args.data_dir, args.device, args.tta).report
+    report = evaluate_checkpoint(
+        path, args.split, args.data_dir, args.device, args.tta, dataset=args.dataset
+    ).report
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{report['arch']} on {args.split} ({report['checkpoint']})")
+        print(f"{report['arch']} on {report['dataset']} {args.split} ({report['checkpoint']})")
         print(format_report(report))
     return 0
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def positive_int(text: str) -> int:
@@ -17,6 +18,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (seconds, rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
 
 
@@ -38,8 +50,18 @@ def _data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data-dir",
         default=None,
-        help="folder with the MNIST .gz files "
-        "(default: $DIGITREC_DATA, else ~/.cache/digitrec/mnist)",
+        help="folder with the dataset's IDX files (default: $DIGITREC_DATA for mnist, "
+        "$DIGITREC_DATA_FASHION_MNIST ..., then a system copy, else ~/.cache/digitrec/NAME)",
+    )
+
+
+def _dataset(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME",
+        help="mnist | fashion-mnist | idx:FOLDER | kaggle-csv:FILE "
+        "(default: mnist; for a saved model, the dataset it was trained on)",
     )
 
 
@@ -65,9 +87,7 @@ def _checkpoints(p: argparse.ArgumentParser) -> None:
 
 
 def _device(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--device", default="auto", help="auto | cpu | cuda | mps (default: auto)"
-    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto)")
 
 
 def _json(p: argparse.ArgumentParser) -> None:
@@ -91,6 +111,7 @@ def _threads(p: argparse.ArgumentParser) -> None:
 
 COMMON = _group(_debug)
 DATA_DIR = _group(_data_dir)
+DATASET = _group(_dataset)
 CHECKPOINT = _group(_checkpoint)
 CHECKPOINTS = _group(_checkpoints)
 DEVICE = _group(_device)

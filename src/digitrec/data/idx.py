@@ -1,4 +1,9 @@
-"""The IDX file format (MNIST's): strict parsing of magic number, dimensions and size."""
+"""The IDX file format (MNIST's): strict parsing of magic number, dimensions and size.
+
+The reader takes any image size and label range; what a dataset expects (28x28, labels 0..9)
+is checked by :func:`check_images` / :func:`check_labels`, which the dataset loader calls with
+the numbers from its ``DatasetSpec``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     """Read a file, transparently gunzipping ``.gz``; corrupt archives become DataError."""
     try:
         if path.suffix == ".gz":
@@ -28,6 +33,8 @@ def _read_bytes(path: Path) -> bytes:
 
 def parse_idx(raw: bytes, *, expect_magic: int, name: str = "IDX data") -> np.ndarray:
     """Parse IDX bytes into a uint8 array, checking the magic number, dimensions and size.
+
+    Any image size is accepted; callers check it against what they expect.
 
     Args:
         raw: The whole (decompressed) file.
@@ -43,9 +50,10 @@ def parse_idx(raw: bytes, *, expect_magic: int, name: str = "IDX data") -> np.nd
         kind = "images" if expect_magic == IMAGES_MAGIC else "labels"
         raise DataError(f"{name}: bad magic number {magic}, expected {expect_magic} ({kind})")
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    if ndim == 3 and dims[1:] != [28, 28]:
-        raise DataError(f"{name}: images are {dims[1]}x{dims[2]}, expected 28x28")
-    expected = header_len + int(np.prod(dims))
+    if ndim == 3 and 0 in dims[1:]:
+        raise DataError(f"{name}: images are {dims[1]}x{dims[2]}, which holds no pixels")
+    # Python ints: dims up to 2**32 each cannot overflow the product.
+    expected = header_len + int(np.prod(dims, dtype=object))
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "has trailing bytes"
         raise DataError(
@@ -55,14 +63,28 @@ def parse_idx(raw: bytes, *, expect_magic: int, name: str = "IDX data") -> np.nd
     return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims).copy()
 
 
-def read_idx_images(path: Path) -> np.ndarray:
-    """Read an IDX3 image file (``.gz`` or raw) as ``uint8 (N, 28, 28)``."""
-    return parse_idx(_read_bytes(path), expect_magic=IMAGES_MAGIC, name=str(path))
+def check_images(images: np.ndarray, image_size: tuple[int, int] | None, name: str) -> np.ndarray:
+    """Refuse images whose ``(H, W)`` is not ``image_size`` (None: any size)."""
+    if image_size is not None and tuple(images.shape[1:]) != tuple(image_size):
+        h, w = image_size
+        raise DataError(f"{name}: images are {images.shape[1]}x{images.shape[2]}, expected {h}x{w}")
+    return images
 
 
-def read_idx_labels(path: Path) -> np.ndarray:
-    """Read an IDX1 label file (``.gz`` or raw) as ``int64 (N,)``, checking values are 0..9."""
-    labels = parse_idx(_read_bytes(path), expect_magic=LABELS_MAGIC, name=str(path))
-    if labels.size and labels.max() > 9:
-        raise DataError(f"{path}: label {int(labels.max())} out of range 0..9")
+def check_labels(labels: np.ndarray, num_classes: int | None, name: str) -> np.ndarray:
+    """Labels as ``int64 (N,)``, refusing any outside ``0..num_classes-1`` (None: any)."""
+    if num_classes is not None and labels.size and int(labels.max()) >= num_classes:
+        raise DataError(f"{name}: label {int(labels.max())} out of range 0..{num_classes - 1}")
     return labels.astype(np.int64)
+
+
+def read_idx_images(path: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read an IDX3 image file (``.gz`` or raw) as ``uint8 (N, H, W)``."""
+    images = parse_idx(read_bytes(path), expect_magic=IMAGES_MAGIC, name=str(path))
+    return check_images(images, image_size, str(path))
+
+
+def read_idx_labels(path: Path, num_classes: int | None = None) -> np.ndarray:
+    """Read an IDX1 label file (``.gz`` or raw) as ``int64 (N,)``."""
+    labels = parse_idx(read_bytes(path), expect_magic=LABELS_MAGIC, name=str(path))
+    return check_labels(labels, num_classes, str(path))

@@ -17,7 +17,7 @@ from digitrec.io import atomic_write
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(784)]
 
 
-def _first_bad_line(mask: np.ndarray) -> int:
+def _first_bad_line(mask: np.ndarray | np.bool_) -> int:
     """1-based CSV line number of the first True row (line 1 is the header)."""
     return int(np.flatnonzero(mask)[0]) + 2
 

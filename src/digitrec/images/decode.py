@@ -107,5 +107,3 @@ def load_image(source: str | os.PathLike | bytes) -> np.ndarray:
         ImageReadError: Missing, empty, truncated, undecodable or oversized image.
     """
     return _to_gray(_open(source))
-
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -180,7 +181,8 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # the noise floor and only where they touch strong ink (hysteresis).
     high = max(_otsu(ink[ink > NOISE_SIGMAS * sigma]), 2 * NOISE_SIGMAS * sigma, 8.0)
     low = max(NOISE_SIGMAS * sigma, 0.25 * high) if sigma > 0.5 else 0.5
-    labels, count = ndimage.label(ink > low, structure=_8_CONNECTED)
+    # (labels int32 (H, W), count): ndimage.label returns only the count when given `output=`.
+    labels, count = cast("tuple[np.ndarray, int]", ndimage.label(ink > low, structure=_8_CONNECTED))
     strong = labels[ink > high]
     areas = np.bincount(strong, minlength=count + 1)
     areas[0] = 0

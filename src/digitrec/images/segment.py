@@ -48,10 +48,9 @@ PRIOR_SCALE = 0.1
 # crosses two strokes, a cut between touching digits about one short overlap.
 CUT_INK_COST = 1.0
 # Log-reward per digit read (negative: a cost). A recogniser trained with shift augmentation
-# confidently reads a '1' in a sliver of an '8' or '7', so each extra digit must pay its way;
-# chosen on make_numbers(seed=2), not on the seed-0 benchmark (-0.1: 95.3%, 0: 94.0%,
-# +0.15: 74.7% whole numbers with the `accurate` model). MIN_INK, MAX_BOOST and TYPICAL_PCT
-# were added on seeds 2-3 (381 -> 385 of 400 numbers) and give 95.5% on seeds 2-5.
+# confidently reads a '1' in a sliver of an '8' or '7', so each extra digit must pay its way.
+# This and the constants below were tuned on make_numbers seeds 2-5, never on the seed-0
+# benchmark (the README's "Your own photos" section gives the measurements).
 DIGIT_BONUS = -0.1
 # A digit holds at least this much full-strength ink per squared digit height (MNIST: 99.9 % of
 # '1's >= 0.058); seams leave faint slivers that a shift-trained model reads as a confident '1'.

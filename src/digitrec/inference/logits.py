@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -30,9 +32,12 @@ def predict_logits(
             if not tta:
                 out.append(model(xb))
                 continue
-            probs = sum(
-                torch.softmax(model(torch.roll(xb, shift, dims=(2, 3))).float(), 1)
-                for shift in TTA_SHIFTS
+            probs = cast(
+                torch.Tensor,  # sum() of tensors; its start value 0 is never returned
+                sum(
+                    torch.softmax(model(torch.roll(xb, shift, dims=(2, 3))).float(), 1)
+                    for shift in TTA_SHIFTS
+                ),
             )
             out.append(torch.log(probs / len(TTA_SHIFTS)))
         return torch.cat(out)

@@ -33,7 +33,8 @@ class Predictor:
     ) -> Predictor:
         """Load a checkpoint file, run directory or ONNX export; each describes itself.
 
-        An ``.onnx`` file (from :func:`digitrec.inference.onnx.export_onnx`) runs on ONNX Runtime (CPU).
+        An ``.onnx`` file (from :func:`digitrec.inference.onnx.export_onnx`) runs on ONNX Runtime
+        (CPU).
         """
         dev = pick_device(device)
         if Path(path).suffix.lower() == ".onnx":
@@ -47,7 +48,7 @@ class Predictor:
         model = fold_batchnorm(ckpt.model)
         if ckpt.meta.get("recipe", {}).get("channels_last"):
             # Trained channels-last: its strided convs also infer ~2x faster in NHWC on CPU.
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
         return cls(model, ckpt.preprocessing, dev, ckpt.meta, tta)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec.errors import DigitrecError
 from digitrec.images import load_image, segment_digits
+from digitrec.inference.files import check_image_source, digit_proba
 from digitrec.inference.predictor import Predictor
 
 SPLITTER = Path(__file__).parent.parent / "weights" / "splitter.safetensors"
@@ -26,7 +28,7 @@ def read_number(
     """Segment a photo of a multi-digit number and read it left to right.
 
     Args:
-        predictor: Reads each digit.
+        predictor: Reads each digit (over digits 0-9 only, even for an 11-class model).
         source: Image path or bytes.
         splitter: Scores candidate cuts: the packaged ``splitter`` model by default, which has a
             "not one digit" class; pass ``predictor`` itself to score cuts by its own
@@ -41,10 +43,15 @@ def read_number(
     def score(crops: np.ndarray) -> np.ndarray:
         return splitter.predict_proba(crops)[:, :10].max(1)  # P(the most likely single digit)
 
-    gray = load_image(source)
+    check_image_source(source)
+    try:
+        gray = load_image(source)
+    except OSError as exc:  # unreadable: the decoder does not catch this itself
+        reason = str(exc.strerror or exc).lower()
+        raise DigitrecError(f"cannot read image '{source!s}': {reason}") from None
     pieces = segment_digits(gray, score=score, straight_cuts=knows_nondigits)
     crops = np.stack([crop for _, crop in pieces])
-    probs = predictor.predict_proba(crops)
+    probs = digit_proba(predictor, crops)
     digits = [
         {"digit": int(p.argmax()), "prob": float(p.max()), "box": list(box)}
         for (box, _), p in zip(pieces, probs, strict=True)

@@ -33,7 +33,8 @@ def _tf_init(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.trunc_normal_(m.weight, std=0.1, a=-0.2, b=0.2)
-            nn.init.constant_(m.bias, 0.1)
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0.1)
 
 
 @register_model(
@@ -73,7 +74,8 @@ def kaggle_cnn(num_classes: int = 10) -> nn.Module:
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     return net
 
 
@@ -162,8 +164,7 @@ class StridedNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Flatten in (H, W, C) order: for a channels-last activation that is a free view, and
         # the gradient flowing back stays channels-last. Flattening (C, H, W) would copy, and
-        # hand the ReLU and BatchNorm backward a gradient in the other layout (a slow path):
-        # 5-10% of a training step.
+        # hand the ReLU and BatchNorm backward a gradient in the other layout (a slow path).
         return self.head(self.features(x).permute(0, 2, 3, 1).flatten(1))
 
     def upgrade_state_dict(self, state: dict[str, torch.Tensor], version: int) -> bool:
@@ -173,8 +174,10 @@ class StridedNet(nn.Module):
         fit are left for ``load_state_dict`` to report.
         """
         weight = state.get("head.0.weight")
-        channels = self.head[0].in_features // self._side**2
-        if version >= 2 or weight is None or weight.shape != self.head[0].weight.shape:
+        linear = self.head[0]
+        assert isinstance(linear, nn.Linear)
+        channels = linear.in_features // self._side**2
+        if version >= 2 or weight is None or weight.shape != linear.weight.shape:
             return False
         grid = weight.reshape(weight.shape[0], channels, self._side, self._side)
         state["head.0.weight"] = grid.permute(0, 2, 3, 1).reshape(weight.shape[0], -1).contiguous()
@@ -199,8 +202,8 @@ def fast_net(
 ) -> nn.Module:
     """Two stages, 16-32 (``fast``): 207,226 parameters, mostly in the head's first layer.
 
-    Dropping the third stage made a training step 15-22% cheaper (its strided backward convs
-    cost more than the wider fully connected layer) at the same validation accuracy.
+    No third stage: its strided backward convolutions cost more than the wider fully connected
+    layer they save (README, Benchmarks).
     """
     return StridedNet(tuple(widths), first_kernel, hidden, num_classes)
 

@@ -22,7 +22,7 @@ class Preprocessing:
 UNIT_RANGE = Preprocessing(mean=0.0, std=1.0)
 
 
-def to_input(images, pre: Preprocessing, device: str | object = "cpu"):
+def to_input(images, pre: Preprocessing, device: str | torch.device = "cpu"):
     """``uint8 (N, 28, 28)`` (numpy or tensor) -> normalised ``float32 (N, 1, 28, 28)`` on device.
 
     The conversion happens on the device, so a GPU receives 1 byte per pixel, not 4.

@@ -75,5 +75,3 @@ def create_model(name: str, **kwargs: object) -> nn.Module:
         return spec.builder(**kwargs)
     except TypeError as exc:
         raise DigitrecError(f"bad arguments for model {name!r}: {exc}") from exc
-
-

@@ -45,3 +45,40 @@ def summary(model: nn.Module, input_size: int = 28) -> str:
         f"Non-trainable params: {total - trainable:,}",
     ]
     return "\n".join(lines)
+
+
+def count_macs(model: nn.Module, input_size: int = 28) -> int:
+    """Multiply-adds of one forward pass on one ``(1, 1, S, S)`` image, Conv2d and Linear only.
+
+    Batch-norm, activations and pooling are not counted (they are a few percent at most), the
+    convention of the papers and tables this number is compared with.
+    """
+    total = 0
+    hooks = []
+
+    def conv_hook(mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(mod, nn.Conv2d)
+        kh, kw = mod.kernel_size
+        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw  # per output value
+
+    def linear_hook(mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(mod, nn.Linear)
+        total += out.numel() * mod.in_features
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            hooks.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.Linear):
+            hooks.append(module.register_forward_hook(linear_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, input_size, input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total

@@ -1,1 +1,1 @@
-"""Reports: plots now; HTML run reports and explain pages (Jinja2 templates) next."""
+"""Reports: matplotlib plots, the HTML run report, the explain page and run comparisons."""

@@ -9,6 +9,8 @@ import numpy as np
 from digitrec.errors import DigitrecError
 from digitrec.io import atomic_path
 
+SHOW_LIMIT = 12  # images in a `predict --show` figure
+
 
 def _pyplot():
     import matplotlib
@@ -43,7 +45,7 @@ def save_digit(image: np.ndarray, title: str, path: str | os.PathLike) -> None:
     save_figure(fig, path)
 
 
-def save_predictions(results: list, path: str | os.PathLike, limit: int = 12) -> None:
+def save_predictions(results: list, path: str | os.PathLike, limit: int = SHOW_LIMIT) -> None:
     """Per image: the original, the 28x28 the model saw, and the class probabilities."""
     plt = _pyplot()
     shown = [r for r in results if r.error is None][:limit]

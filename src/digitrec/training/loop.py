@@ -1,285 +1,313 @@
-"""Training: ``train(TrainConfig) -> metrics``. No globals, so it can run under torchrun later.
+"""Training: ``train(TrainConfig) -> TrainResult``. No globals, so torchrun can wrap it.
 
 The whole training set lives on the device as one normalised tensor; each step slices a batch
 with a seeded permutation, so there is no per-sample Python work in the hot loop. Every epoch
 re-seeds the shuffle and the global RNG from ``(seed, epoch)``, and the learning rate is a pure
 function of the step: a resumed run therefore continues exactly where it stopped.
+
+The loop reads as :func:`_setup`, then epochs (:func:`_run_epoch`) of steps (:func:`_step`), each
+epoch closed by :func:`_end_epoch` (validate, log, save), then :func:`_finish`. All file output
+goes through a :class:`~digitrec.training.run_writer.RunWriter`, and a stop function is asked
+before every step (see :mod:`digitrec.training.stop`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import math
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from digitrec.data import load_mnist, train_val_split
-from digitrec.inference.checkpoint import build_meta, load_checkpoint, save_checkpoint
 from digitrec.inference.device import pick_device
 from digitrec.inference.metrics import evaluate_tensors
-from digitrec.io import atomic_write
-from digitrec.models import create_model, get_spec, to_input
+from digitrec.models import create_model, get_spec
 from digitrec.training.augment import augment_batch
-from digitrec.training.config import TrainConfig
+from digitrec.training.config import TrainConfig, check_config
+from digitrec.training.data import load_training_data
 from digitrec.training.optim import EMA, build_optimizer, lr_at
 from digitrec.training.progress import Reporter
-from digitrec.training.recipes import Recipe
+from digitrec.training.result import (
+    EpochStats,
+    Run,
+    TrainResult,
+    check_weights,
+    diverged,
+    epoch_record,
+)
+from digitrec.training.run_writer import RunWriter
+from digitrec.training.state import inference_weights, restore, set_rng_state, train_tensors
+from digitrec.training.stop import SignalStop, StopFn
+
+__all__ = ["TrainResult", "load_training_data", "train", "train_model"]
+
+
+def train(
+    cfg: TrainConfig,
+    reporter: Reporter | None = None,
+    resume: str | Path | None = None,
+    *,
+    force: bool = False,
+    should_stop: StopFn | None = None,
+    writer: RunWriter | None = None,
+) -> TrainResult:
+    """Train a model; return what happened (see metrics.jsonl for per-epoch records).
+
+    Args:
+        cfg: The run's configuration. When resuming, pass the config read from the run.
+        reporter: Receives progress events; None is silent.
+        resume: A run directory whose ``last.safetensors`` holds a resumable state.
+        force: Replace a run already in ``cfg.out`` (without it, that is an error).
+        should_stop: Asked once before every step; True saves ``last`` and returns. Default:
+            a SIGINT/SIGTERM flag (:class:`SignalStop`). A function given here replaces it, and
+            no signal handler is installed: a distributed run all-reduces its own flag.
+        writer: Where files go; default ``RunWriter(cfg.out)``. ``enabled=False`` writes none.
+
+    Raises:
+        DigitrecError: a bad config or output directory (before any data loads), or a loss
+            that is not finite (``last.safetensors`` then keeps the last finite state).
+    """
+    result, _model = train_model(
+        cfg, reporter, resume, force=force, should_stop=should_stop, writer=writer
+    )
+    return result
+
+
+def train_model(
+    cfg: TrainConfig,
+    reporter: Reporter | None = None,
+    resume: str | Path | None = None,
+    *,
+    force: bool = False,
+    should_stop: StopFn | None = None,
+    writer: RunWriter | None = None,
+) -> tuple[TrainResult, nn.Module]:
+    """:func:`train`, also returning the model to evaluate (the EMA copy when kept)."""
+    check_config(cfg)  # before torch's settings change (also done again in _setup)
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(cfg.deterministic)
+    rep = reporter or Reporter()
+    try:
+        with contextlib.ExitStack() as stack:
+            if should_stop is None:  # else the caller handles signals (see digitrec.training.stop)
+                should_stop = stack.enter_context(SignalStop()).requested
+            run = _setup(
+                cfg,
+                device,
+                rep,
+                Path(resume) if resume is not None else None,
+                force,
+                should_stop,
+                writer or RunWriter(cfg.out),
+            )
+            while run.step < run.stop_at and not run.stopping:
+                _run_epoch(run)
+            return _finish(run)
+    finally:
+        rep.close()
+        torch.use_deterministic_algorithms(prev_det)
+
+
+def _setup(
+    cfg: TrainConfig,
+    device: torch.device,
+    rep: Reporter,
+    resume: Path | None,
+    force: bool,
+    should_stop: StopFn,
+    writer: RunWriter,
+) -> Run:
+    """Check the output, build model, optimizer and data, and restore a resumed run."""
+    recipe = check_config(cfg)
+    pre = get_spec(cfg.model).preprocessing
+    here = resume is not None and writer.path is not None and _same(resume, writer.path)
+    writer.prepare(resume=here, force=force)
+    try:
+        torch.manual_seed(cfg.seed)
+        model = create_model(cfg.model, **cfg.model_kwargs).to(device)
+        if recipe.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
+        optimizer = build_optimizer(recipe, model)
+        ema = EMA(model, recipe.ema) if recipe.ema > 0 else None
+        data = load_training_data(cfg, device, pre, recipe.nondigits)
+        steps_per_epoch = math.ceil(len(data["y"]) / recipe.batch_size)
+        total_steps = recipe.steps or recipe.epochs * steps_per_epoch
+        run = Run(
+            cfg, recipe, pre, device, model, optimizer, ema, data, writer, rep, should_stop,
+            steps_per_epoch=steps_per_epoch,
+            total_steps=total_steps,
+            stop_at=min(total_steps, cfg.max_steps or total_steps),
+        )  # fmt: skip
+        if resume is not None:
+            resumed = restore(resume, model, optimizer, ema, device)
+            run.step, run.best, run.rng = resumed.step, resumed.best_score, resumed.rng
+            run.saved_step = resumed.step if here else None
+            rep.message(f"resumed {resume} at step {run.step}/{total_steps}")
+    except BaseException:
+        writer.abandon()
+        raise
+    config = {**dataclasses.asdict(cfg), "resolved_recipe": dataclasses.asdict(recipe)}
+    writer.start(config, resume=here, force=force)
+    run.last_save = time.perf_counter()
+    return run
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
 
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag checked after each step, so the loop saves and exits."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.signal = signum
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
+def _stop_requested(run: Run) -> bool:
+    """Ask the stop function (once per step, the same number of times on every rank)."""
+    run.stopping = run.stopping or bool(run.should_stop())
+    return run.stopping
 
 
-def load_training_data(
-    cfg: TrainConfig, device: torch.device, pre, nondigits: float = 0.0
-) -> dict[str, torch.Tensor]:
-    """Train/val tensors on the device: normalised float images and int64 labels.
-
-    With ``nondigits`` > 0, that fraction of synthetic "not one digit" images, made from the
-    training part only, joins the training tensors as class 10.
-    """
-    images, labels = load_mnist("train", cfg.data_dir)
-    train_idx, val_idx = train_val_split(len(images), cfg.val_size, cfg.seed)
-    if cfg.train_limit is not None:
-        train_idx = train_idx[: cfg.train_limit]
-    x, y = images[train_idx], labels[train_idx]
-    if nondigits > 0:
-        from digitrec.data.synth import make_nondigits
-
-        extra = make_nondigits(x, round(nondigits * len(x)), seed=cfg.seed)
-        x = np.concatenate([x, extra])
-        y = np.concatenate([y, np.full(len(extra), 10, dtype=y.dtype)])
-    out = {"x": to_input(x, pre, device), "y": torch.as_tensor(y).to(device)}
-    if len(val_idx):
-        out["val_x"] = to_input(images[val_idx], pre, device)
-        out["val_y"] = torch.as_tensor(labels[val_idx]).to(device)
-    return out
-
-
-def train(
-    cfg: TrainConfig, reporter: Reporter | None = None, resume: str | Path | None = None
-) -> dict[str, Any]:
-    """Train a model; return the final metrics (see metrics.jsonl for per-epoch records).
-
-    Args:
-        cfg: The run's configuration. When resuming, pass the config read from the run.
-        reporter: Receives progress events; None is silent.
-        resume: A run directory whose ``last.safetensors`` holds a resumable state.
-    """
-    rep = reporter or Reporter()
-    spec = get_spec(cfg.model)
-    recipe = cfg.recipe()
-    device = pick_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(cfg.deterministic)
-    try:
-        with _StopFlag() as stop:
-            return _run(cfg, spec, recipe, device, rep, resume, stop)
-    finally:
-        torch.use_deterministic_algorithms(prev_det)
+def _run_epoch(run: Run) -> None:
+    """The steps of one epoch from ``run.step`` (mid-epoch after a resume), then its end."""
+    epoch, first = divmod(run.step, run.steps_per_epoch)
+    if _stop_requested(run):
+        return
+    gen = torch.Generator().manual_seed(_epoch_seed(run.cfg.seed, epoch))
+    perm = torch.randperm(len(run.data["y"]), generator=gen).to(run.device)
+    torch.manual_seed(_epoch_seed(run.cfg.seed, epoch) + 1)
+    if run.rng is not None:  # mid-epoch resume: continue the exact random stream
+        set_rng_state(run.rng, run.device)
+        run.rng = None
+    run.rep.epoch_start(epoch + 1, run.epochs, run.steps_per_epoch)
+    run.model.train()
+    stats = EpochStats(run.device, eager=run.check_every == 1)
+    bsz, t0 = run.recipe.batch_size, time.perf_counter()
+    for i in range(first, run.steps_per_epoch):
+        if i > first and (run.step >= run.stop_at or _stop_requested(run)):
+            break
+        _step(run, perm[i * bsz : (i + 1) * bsz], stats)
+        done = i + 1
+        if done % run.check_every == 0:
+            _check_loss(run, stats)
+        if done % 50 == 0 or done == run.steps_per_epoch:
+            loss, acc = stats.means()
+            run.rep.step(done, loss, acc, stats.seen / (time.perf_counter() - t0))
+        if _periodic_save_due(run, done):  # so that kill -9 loses at most save_every_s
+            _check_loss(run, stats)
+            _save_last(run, epoch, epoch_record(run, epoch, stats, time.perf_counter() - t0))
+    _end_epoch(run, epoch, stats, time.perf_counter() - t0)
 
 
-def _run(cfg, spec, recipe: Recipe, device, rep: Reporter, resume, stop) -> dict[str, Any]:
-    pre = spec.preprocessing
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, **cfg.model_kwargs).to(device)
+def _periodic_save_due(run: Run, done: int) -> bool:
+    """Time for a mid-epoch save of ``last`` (the end of an epoch or run saves anyway)?"""
+    elapsed = time.perf_counter() - run.last_save
+    ends = done == run.steps_per_epoch or run.step >= run.stop_at
+    return run.writer.enabled and not ends and elapsed >= run.cfg.save_every_s
+
+
+def _step(run: Run, idx: torch.Tensor, stats: EpochStats) -> None:
+    """One optimizer step on the training images ``idx``."""
+    recipe = run.recipe
+    xb = augment_batch(run.data["x"][idx], recipe.augment, run.background)
     if recipe.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(recipe, model)
-    ema = EMA(model, recipe.ema) if recipe.ema > 0 else None
-    data = load_training_data(cfg, device, pre, recipe.nondigits)
-    n, bsz = len(data["y"]), recipe.batch_size
-    steps_per_epoch = math.ceil(n / bsz)
-    total_steps = recipe.steps or recipe.epochs * steps_per_epoch
-    epochs = math.ceil(total_steps / steps_per_epoch)
-    stop_at = min(total_steps, cfg.max_steps) if cfg.max_steps else total_steps
-    background = (0.0 - pre.mean) / pre.std  # a blank pixel after normalisation
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    yb = run.data["y"][idx]
+    lr = lr_at(recipe, run.step, run.total_steps, run.steps_per_epoch)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    logits = run.model(xb)
+    loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    run.optimizer.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
+    stats.add(run.step, loss.detach(), logits.detach(), yb)
+    run.step += 1
 
-    run_dir = Path(cfg.out) if cfg.out else None
-    step, best_val, rng_state = 0, -1.0, None
-    if resume is not None:
-        step, best_val, rng_state = _restore(Path(resume), model, optimizer, ema, device)
-        rep.message(f"resumed {resume} at step {step}/{total_steps}")
-    if run_dir:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        record = {**dataclasses.asdict(cfg), "resolved_recipe": dataclasses.asdict(recipe)}
-        atomic_write(run_dir / "config.json", json.dumps(record, indent=2) + "\n")
 
-    meta_base = {"train_config": dataclasses.asdict(cfg), "recipe": dataclasses.asdict(recipe)}
-    last: dict[str, Any] = {}
-    train_time = 0.0
-    while step < stop_at and stop.signal is None:
-        epoch = step // steps_per_epoch
-        first = step - epoch * steps_per_epoch
-        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch))
-        perm = torch.randperm(n, generator=gen).to(device)
-        torch.manual_seed(_epoch_seed(cfg.seed, epoch) + 1)
-        if rng_state is not None:  # mid-epoch resume: continue the exact random stream
-            torch.set_rng_state(rng_state)
-            rng_state = None
-        rep.epoch_start(epoch + 1, epochs, steps_per_epoch)
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for i in range(first, steps_per_epoch):
-            if step >= stop_at or stop.signal is not None:
-                break
-            idx = perm[i * bsz : (i + 1) * bsz]
-            xb = augment_batch(data["x"][idx], recipe.augment, background)
-            yb = data["y"][idx]
-            if recipe.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            lr = lr_at(recipe, step, total_steps, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if ema is not None:
-                ema.update(model)
-            step += 1
-            seen += len(yb)
-            loss_sum += loss.detach() * len(yb)
-            correct += (logits.detach().argmax(1) == yb).sum()
-            if (i + 1) % 50 == 0 or i + 1 == steps_per_epoch:
-                dt = time.perf_counter() - t0
-                rep.step(i + 1, loss_sum.item() / seen, correct.item() / seen, seen / dt)
-        epoch_time = time.perf_counter() - t0
-        train_time += epoch_time
-        done_epoch = step % steps_per_epoch == 0 or step >= stop_at
-        eval_model = _eval_model(model, ema, cfg, device)
-        record = {
-            "epoch": epoch + 1,
-            "epochs": epochs,
-            "step": step,
-            "lr": lr_at(recipe, max(step - 1, 0), total_steps, steps_per_epoch),
-            "train_loss": loss_sum.item() / max(seen, 1),
-            "train_acc": correct.item() / max(seen, 1),
-            "epoch_time_s": epoch_time,
-            "images_per_s": seen / max(epoch_time, 1e-9),
-        }
-        if "val_x" in data and done_epoch and stop.signal is None:
-            val = evaluate_tensors(eval_model, data["val_x"], data["val_y"])
+def _end_epoch(run: Run, epoch: int, stats: EpochStats, seconds: float) -> None:
+    """Close an epoch (or the part of one before a stop): validate, log and save."""
+    run.train_time += seconds
+    _check_loss(run, stats)
+    record = epoch_record(run, epoch, stats, seconds)
+    resume_state = train_tensors(run.model, run.optimizer, run.ema, run.device)
+    full = (run.step % run.steps_per_epoch == 0 or run.step >= run.stop_at) and not run.stopping
+    if full:
+        check_weights(run)
+        if "val_x" in run.data:
+            val = evaluate_tensors(_eval_model(run), run.data["val_x"], run.data["val_y"])
             record.update(val_loss=val["loss"], val_acc=val["accuracy"])
-        if done_epoch and stop.signal is None:
-            rep.epoch_end(record)
-        last = record
-        if run_dir is None:
-            continue
-        meta = build_meta(
-            cfg.model,
-            cfg.model_kwargs,
-            pre,
-            **meta_base,
-            metrics=record,
-            epoch=epoch + 1,
-            step=step,
-            total_steps=total_steps,
-            steps_per_epoch=steps_per_epoch,
-        )
-        state = _train_tensors(model, optimizer, ema)
-        if done_epoch and stop.signal is None:
-            with (run_dir / "metrics.jsonl").open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
-        score = record.get("val_acc", record["train_acc"])
-        if done_epoch and score > best_val:
-            best_val = score
-            save_checkpoint(run_dir / "best.safetensors", eval_model.state_dict(), meta)
-        meta["best_score"] = best_val
-        save_checkpoint(run_dir / "last.safetensors", eval_model.state_dict(), meta, state)
-    interrupted = stop.signal is not None
-    if interrupted and run_dir and step == 0:
-        rep.message("interrupted before the first step; nothing was saved")
-    elif interrupted and run_dir:
-        rep.message(f"interrupted at step {step}; resume with: digitrec train --resume {run_dir}")
-    return {
-        **last,
-        "model": cfg.model,
-        "total_steps": total_steps,
-        "train_time_s": train_time,
-        "best_score": best_val if run_dir else None,
-        "interrupted": interrupted,
-        "run_dir": str(run_dir) if run_dir else None,
-        "final_model": _eval_model(model, ema, cfg, device),
-    }
+        run.rep.epoch_end(record)
+        run.writer.append_metrics(record)
+    run.record = record
+    score = record.get("val_acc", record["train_acc"])
+    if full and score > run.best:
+        run.best = score
+        weights = inference_weights(run.model, run.ema)
+        run.writer.save("best", weights, run.meta(record, epoch))
+    _save_last(run, epoch, record, resume_state)
 
 
-def _eval_model(model, ema: EMA | None, cfg: TrainConfig, device):
-    """The weights to evaluate and save: the EMA copy when the recipe keeps one."""
-    if ema is None:
-        return model
-    shadow = create_model(cfg.model, **cfg.model_kwargs).to(device)
-    shadow.load_state_dict(ema.shadow)
-    return shadow.eval()
+def _check_loss(run: Run, stats: EpochStats) -> None:
+    """Stop at a non-finite loss, naming the first step that had one."""
+    bad = stats.first_bad_step()
+    if bad is not None:
+        raise diverged(run, f"the loss is not finite at step {bad + 1}", bad)
 
 
-def _train_tensors(model, optimizer, ema: EMA | None) -> dict[str, torch.Tensor]:
-    """Everything beyond the inference weights that an exact resume needs."""
-    out: dict[str, torch.Tensor] = {"rng": torch.get_rng_state()}
-    if ema is not None:  # the checkpoint's model.* are EMA weights; keep the raw ones too
-        out.update({f"raw.{k}": v for k, v in model.state_dict().items()})
-    for pid, pstate in optimizer.state_dict()["state"].items():
-        for key, value in pstate.items():
-            out[f"optim.{pid}.{key}"] = torch.as_tensor(value)
-    return out
+def _save_last(
+    run: Run,
+    epoch: int,
+    record: dict[str, Any],
+    resume_state: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Save the resumable ``last`` checkpoint (refusing weights that are not finite)."""
+    run.last_save = time.perf_counter()
+    if not run.writer.enabled:
+        return
+    check_weights(run)
+    state = resume_state or train_tensors(run.model, run.optimizer, run.ema, run.device)
+    weights = inference_weights(run.model, run.ema)
+    run.writer.save("last", weights, run.meta(record, epoch), state)
+    run.saved_step = run.step
+    run.last_save = time.perf_counter()
 
 
-def _restore(run_dir: Path, model, optimizer, ema: EMA | None, device):
-    """Load ``last.safetensors`` from a run into the live objects; return (step, best, rng)."""
-    ckpt = load_checkpoint(run_dir / "last.safetensors", device=device, with_train_state=True)
-    tensors = ckpt.train_tensors
-    if ema is not None:
-        ema.shadow = {k: v.to(device) for k, v in ckpt.model.state_dict().items()}
-        model.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("raw.")})
-    else:
-        model.load_state_dict(ckpt.model.state_dict())
-    opt_state = optimizer.state_dict()
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            opt_state["state"].setdefault(int(pid), {})[name] = value.to(device)
-    optimizer.load_state_dict(opt_state)
-    meta = ckpt.meta
-    mid_epoch = meta["step"] % meta["steps_per_epoch"] != 0
-    return (
-        int(meta["step"]),
-        float(meta.get("best_score", -1.0)),
-        tensors["rng"] if mid_epoch else None,
+def _finish(run: Run) -> tuple[TrainResult, nn.Module]:
+    """Say how to resume an interrupted run; the result and the model to evaluate."""
+    path = run.writer.path
+    if run.stopping and run.writer.enabled:
+        if run.saved_step is None:
+            run.rep.message("interrupted before the first step; nothing was saved")
+        else:
+            run.rep.message(
+                f"interrupted at step {run.step}; resume with: digitrec train --resume {path}"
+            )
+    result = TrainResult(
+        model=run.cfg.model,
+        metrics=run.record,
+        step=run.step,
+        total_steps=run.total_steps,
+        train_time_s=run.train_time,
+        best_score=run.best if run.writer.enabled else None,
+        interrupted=run.stopping,
+        run_dir=str(path) if run.writer.enabled else None,
     )
+    return result, _eval_model(run)
 
 
+def _eval_model(run: Run) -> nn.Module:
+    """The weights to evaluate: the EMA copy when the recipe keeps one."""
+    if run.ema is None:
+        return run.model
+    shadow = create_model(run.cfg.model, **run.cfg.model_kwargs).to(run.device)
+    shadow.load_state_dict(run.ema.shadow)
+    return shadow.eval()

@@ -24,6 +24,9 @@ class Reporter:
     def message(self, text: str) -> None:
         """A one-line note (checkpoint saved, resumed, interrupted)."""
 
+    def close(self) -> None:
+        """Training ended, also by an error: clear anything half-drawn."""
+
 
 def format_epoch(record: dict[str, Any]) -> str:
     """Keras-like one-line summary of an epoch."""
@@ -73,3 +76,8 @@ class TqdmReporter(Reporter):
 
     def message(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:  # an error mid-epoch: its message must start a clean line
+            self.bar.close()
+            self.bar = None

@@ -75,9 +75,10 @@ def parse_recipe_settings(items: Sequence[str]) -> dict[str, object]:
             elif kind.startswith("int"):
                 out[name] = int(raw)
             elif kind == "float":
-                out[name] = float(raw)
-                if not math.isfinite(out[name]):  # "nan" and "inf" parse, but mean nothing here
+                number = float(raw)
+                if not math.isfinite(number):  # "nan" and "inf" parse, but mean nothing here
                     raise ValueError(raw)
+                out[name] = number
             elif kind == "bool":
                 if raw.lower() not in _FALSE + _TRUE:
                     raise ValueError(raw)
