@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -104,31 +105,63 @@ def summary(lat: list[float], errors: list[str], wrong: int, wall: float, n: int
     }
 
 
-def measure(args: argparse.Namespace, name: str, model: str, mode: str, log_dir: Path) -> dict:
-    """Both phases on one server: paced at ``--rate``, then as fast as it answers."""
+def phase(args: argparse.Namespace, host: str, port: int, pid: int, rate: float | None) -> dict:
+    """One phase on a running server: ``--requests`` requests, paced at ``rate`` or unpaced."""
     bodies = mnist_pixel_bodies(500)
-    serve_args = [model, "--threads", str(args.threads), "--inference", mode]
-    serve_args += ["--workers", str(args.workers)]
-    row: dict = {"backend": name, "mode": mode, "requests": args.requests, "clients": args.clients}
-    with server(serve_args, log_dir / f"{name}-{mode}.log") as (host, port, pid):
-        asyncio.run(run_load(host, port, bodies, args.warmup, args.clients))
-        for phase, rate in (("paced", args.rate), ("max", None)):
-            cpu0 = cpu_s(pid)
-            wall, lat, errors, wrong = asyncio.run(
-                run_load(host, port, bodies, args.requests, args.clients, rate)
-            )
-            row[phase] = summary(lat, errors, wrong, wall, args.requests)
-            row[phase]["server_cpu_ms_per_request"] = (cpu_s(pid) - cpu0) / args.requests * 1e3
-    paced, peak = row["paced"], row["max"]
-    row["meets_targets"] = (
-        paced["errors"] == 0
-        and peak["errors"] == 0
-        and paced["p50_ms"] <= TARGETS["p50_ms"]
-        and paced["p99_ms"] <= TARGETS["p99_ms"]
-        and paced["rps"] >= 0.98 * args.rate  # it kept up with the offered rate
-        and peak["rps"] >= TARGETS["rps"]
+    cpu0 = cpu_s(pid)
+    wall, lat, errors, wrong = asyncio.run(
+        run_load(host, port, bodies, args.requests, args.clients, rate)
     )
-    return row
+    out = summary(lat, errors, wrong, wall, args.requests)
+    out["server_cpu_ms_per_request"] = (cpu_s(pid) - cpu0) / args.requests * 1e3
+    out["loadavg_1min"] = os.getloadavg()[0]
+    return out
+
+
+def median_of(runs: list[dict]) -> dict:
+    """Per metric, the median over the repeats (errors: the total)."""
+    keys = ["p50_ms", "p90_ms", "p99_ms", "max_ms", "rps", "server_cpu_ms_per_request"]
+    out = {k: float(np.median([r[k] for r in runs])) for k in keys}
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["wrong_digits"] = sum(r["wrong_digits"] for r in runs)
+    return out
+
+
+def measure(args: argparse.Namespace, configs: list[tuple[str, str, str]], log_dir: Path) -> list:
+    """Start a server per (backend, mode, model); warm each up; then ``--repeat`` rounds, each
+    running both phases on every server in turn, so a busy spell on the machine hits them all."""
+    runs: dict[tuple[str, str], dict[str, list]] = {}
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for name, mode, model in configs:
+            serve_args = [model, "--threads", str(args.threads), "--inference", mode]
+            serve_args += ["--workers", str(args.workers)]
+            log = log_dir / f"{name}-{mode}.log"
+            servers[name, mode] = stack.enter_context(server(serve_args, log))
+            host, port, _ = servers[name, mode]
+            asyncio.run(run_load(host, port, mnist_pixel_bodies(500), args.warmup, args.clients))
+            runs[name, mode] = {"paced": [], "max": []}
+        for _ in range(args.repeat):
+            for key, (host, port, pid) in servers.items():
+                runs[key]["paced"].append(phase(args, host, port, pid, args.rate))
+                runs[key]["max"].append(phase(args, host, port, pid, None))
+    rows = []
+    for (name, mode), phases in runs.items():
+        row = {"backend": name, "mode": mode, "requests": args.requests, "clients": args.clients}
+        row["workers"], row["repeats"] = args.workers, args.repeat
+        row["paced"], row["max"] = median_of(phases["paced"]), median_of(phases["max"])
+        row["runs"] = phases
+        paced, peak = row["paced"], row["max"]
+        row["meets_targets"] = (
+            paced["errors"] == 0
+            and peak["errors"] == 0
+            and paced["p50_ms"] <= TARGETS["p50_ms"]
+            and paced["p99_ms"] <= TARGETS["p99_ms"]
+            and paced["rps"] >= 0.98 * args.rate  # it kept up with the offered rate
+            and peak["rps"] >= TARGETS["rps"]
+        )
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="torch,onnx", help="(default: torch,onnx)")
     p.add_argument("--modes", default="batch", help="serve --inference modes (default: batch)")
     p.add_argument("--threads", type=int, default=1, help="serve --threads (default: 1)")
-    p.add_argument("--workers", type=int, default=1, help="serve --workers (default: 1)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="serve --workers (default: 2, one per core here)"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=3, help="rounds; the medians are reported (default: 3)"
+    )
     p.add_argument("--checkpoint", help="model to serve (default: the shipped one)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
@@ -155,24 +193,29 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": str(ckpt),
         "command": " ".join(["bench/load.py", *sys.argv[1:]]),
     }
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         models = {"torch": str(ckpt)}
         if "onnx" in args.backends.split(","):
             from digitrec.inference.onnx import export_onnx
 
             models["onnx"] = str(export_onnx(ckpt, Path(tmp) / "digits.onnx"))
-        for name in args.backends.split(","):
-            for mode in args.modes.split(","):
-                row = measure(args, name, models[name], mode, Path(tmp))
-                rows.append(row)
-                print(_line(row), flush=True)
+        configs = [
+            (name, mode, models[name])
+            for name in args.backends.split(",")
+            for mode in args.modes.split(",")
+        ]
+        rows = measure(args, configs, Path(tmp))
+        for row in rows:
+            print(_line(row), flush=True)
     info["loadavg_after"] = os.getloadavg()
     print(
         f"machine: {info['cpu']}, {info['cores']} cores; load average before "
         f"{info['loadavg_before'][0]:.2f}, after {info['loadavg_after'][0]:.2f}"
     )
-    print("targets: 0 errors, p50 <= 5 ms, p99 <= 20 ms, >= 1,000 requests/s")
+    print(
+        f"targets: 0 errors; paced at {args.rate:,.0f} req/s: p50 <= 5 ms, p99 <= 20 ms, and it "
+        "keeps up; max (closed loop): >= 1,000 requests/s"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
@@ -181,10 +224,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _line(r: dict) -> str:
     out = []
-    for phase in ("paced", "max"):
-        x = r[phase]
+    for kind in ("paced", "max"):
+        x = r[kind]
         out.append(
-            f"{r['backend']:5s} {r['mode']:7s} {phase:5s} {r['requests']} req, {r['clients']} "
+            f"{r['backend']:5s} {r['mode']:7s} {kind:5s} median of {r['repeats']} x "
+            f"{r['requests']} req, {r['clients']} "
             f"clients: errors {x['errors']}, p50 {x['p50_ms']:.2f} ms, p90 {x['p90_ms']:.2f} ms, "
             f"p99 {x['p99_ms']:.2f} ms, max {x['max_ms']:.1f} ms, {x['rps']:,.0f} req/s, "
             f"server CPU {x['server_cpu_ms_per_request']:.2f} ms/req, wrong {x['wrong_digits']}"

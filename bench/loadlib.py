@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -67,17 +68,39 @@ def alive(pid: int) -> bool:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process, MB (from /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of a process and its children, MB (from /proc)."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+    return total
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes (``--workers``: the worker processes)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int(_stat(int(entry.name))[1]) == pid:
+                    kids.append(int(entry.name))
+    return kids
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds so far of a process and its live children."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        with contextlib.suppress(OSError, IndexError):
+            fields = _stat(p)
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def machine() -> dict[str, object]:
@@ -124,14 +147,20 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]
 
 
 class Conn:
-    """One keep-alive connection; reconnects after the server closes it."""
+    """One keep-alive connection; reconnects after the server closes it, or after an idle spell
+    that the server's keep-alive timeout (uvicorn: 5 s) may have ended, as HTTP clients do."""
+
+    IDLE_S = 4.0
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def request(self, payload: bytes) -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.used > self.IDLE_S:
+            await self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -142,6 +171,7 @@ class Conn:
         except BaseException:
             await self.close()
             raise
+        self.used = time.monotonic()
         if closes:
             await self.close()
         return status, body
@@ -154,6 +184,7 @@ class Conn:
         self.reader = self.writer = None
 
 
+@functools.cache
 def mnist_pixel_bodies(n: int) -> list[tuple[bytes, int]]:
     """``n`` JSON bodies ``{"pixels": ...}`` of MNIST test digits, with their labels."""
     from digitrec.data import load_mnist

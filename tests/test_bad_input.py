@@ -122,9 +122,14 @@ def test_debug_after_the_command_shows_the_traceback(
 
     with pytest.raises(CheckpointError):
         main(["evaluate", "-c", f"{fx['root']}/nope.safetensors", "--debug"])
-    _os_refuses(monkeypatch, fx)
-    with pytest.raises(OSError):  # the OSError safety net also steps aside under --debug
-        main(["score", fx["csv_unreadable"], "--labels", fx["labels"], "--debug"])
+    import digitrec.cli.models as models
+
+    def broken(args: argparse.Namespace) -> int:
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", "somewhere/x.csv")
+
+    monkeypatch.setattr(models, "models_list", broken)
+    with pytest.raises(IsADirectoryError):  # the OSError safety net also steps aside
+        main(["models", "--debug"])
 
 
 def test_an_unexpected_os_error_is_one_line(

@@ -221,9 +221,7 @@ def test_resume_fields_checked(tmp_path: Path, change, message: str) -> None:
 
 def test_valid_preprocessing_round_trips() -> None:
     pre = Preprocessing(input_size=28, mean=0.5, std=2, num_classes=11)
-    got = preprocessing_from_meta(
-        {"input_size": 28, "mean": 0.5, "std": 2, "num_classes": 11}, "x"
-    )
+    got = preprocessing_from_meta({"input_size": 28, "mean": 0.5, "std": 2, "num_classes": 11}, "x")
     assert got == pre and isinstance(got.std, float)
     assert preprocessing_from_meta({}, "x") == Preprocessing()
 
@@ -233,6 +231,7 @@ def test_splitter_checkpoint_loads(tmp_path: Path) -> None:
     assert ckpt.preprocessing.num_classes == 11
 
 
+@pytest.mark.timeout(30)
 def test_fifo_is_not_opened(tmp_path: Path) -> None:
     """A named pipe would block ``open`` forever."""
     import os
@@ -242,3 +241,46 @@ def test_fifo_is_not_opened(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.safetensors")
     with pytest.raises(CheckpointError, match="not a regular file"):
         load_checkpoint(tmp_path / "pipe.safetensors")
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnxruntime")
+    from digitrec.inference.onnx import export_onnx
+
+    folder = tmp_path_factory.mktemp("onnx")
+    return export_onnx(small_checkpoint(folder / "m.safetensors"), folder / "m.onnx")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: {**m, "preprocessing": {**m["preprocessing"], "std": 0}}, "std must be > 0"),
+        (lambda m: {**m, "preprocessing": {**m["preprocessing"], "x": 1}}, "unknown preproc"),
+        (lambda m: {**m, "preprocessing": "none"}, "must be a JSON object"),
+        (lambda m: {**m, "preprocessing": {"input_size": 32}}, "input_size 32 does not fit"),
+        (lambda m: {**m, "preprocessing": {"num_classes": 11}}, "num_classes 11 does not match"),
+        (lambda m: [m], "corrupt digitrec metadata"),
+    ],
+)
+def test_onnx_metadata_validated_like_checkpoints(
+    tmp_path: Path, onnx_export: Path, change, message: str
+) -> None:
+    import onnx
+
+    from digitrec.inference.onnx import META_KEY, load_onnx
+
+    graph = onnx.load(str(onnx_export))
+    entry = next(e for e in graph.metadata_props if e.key == META_KEY)
+    entry.value = json.dumps(change(json.loads(entry.value)))
+    onnx.save(graph, str(tmp_path / "t.onnx"))
+    with pytest.raises(CheckpointError, match=message):
+        load_onnx(tmp_path / "t.onnx")
+
+
+def test_onnx_export_loads(onnx_export: Path) -> None:
+    from digitrec.inference.onnx import load_onnx
+
+    module, meta, pre = load_onnx(onnx_export)
+    assert pre == Preprocessing() and meta["arch"] == "softmax"
+    assert tuple(module(torch.zeros(2, 1, 28, 28)).shape) == (2, 10)

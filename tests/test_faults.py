@@ -248,7 +248,8 @@ writer = RunWriter(sys.argv[1])
 model = create_model("accurate")
 extra = {"pad": torch.zeros(2_000_000)}  # 8 MB, so that a write takes a while
 for i in range(10**9):
-    meta = build_meta("accurate", {}, get_spec("accurate").preprocessing, step=i)
+    pre = get_spec("accurate").preprocessing
+    meta = build_meta("accurate", {}, pre, step=i, steps_per_epoch=469, best_score=-1.0)
     writer.save("last", model.state_dict(), meta, {**extra, "i": torch.tensor(i)})
     print(i, flush=True)
 """

@@ -32,7 +32,7 @@ class ExitStatus(IntEnum):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole CLI grammar, assembled from the command-group modules."""
-    from digitrec.cli import bench, data, images, models, report, serve, train
+    from digitrec.cli import bench, data, images, models, report, serve, train, tune
 
     parser = argparse.ArgumentParser(
         prog="digitrec",
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in (data, models, train, images, bench, report, serve):
+    for group in (data, models, train, tune, images, bench, report, serve):
         group.add_commands(sub)
     return parser
 

@@ -23,6 +23,12 @@ _DIGITS_ONLY = (
 )
 
 
+_NO_REJECT = (
+    "plain argmax: never answer 'not a digit' (default: a checkpoint with a calibrated reject "
+    "threshold answers 'not a digit' for letters, doodles and noise)"
+)
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """``digitrec predict|read|submit|score``."""
     p = sub.add_parser(
@@ -40,6 +46,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show", help="write a figure: original, model input, probabilities")
     p.add_argument("--split", choices=["train", "test"], help="predict a dataset example instead")
     p.add_argument("--index", type=int, default=0, help="with --split (default: 0)")
+    p.add_argument("--no-reject", action="store_true", help=_NO_REJECT)
     p.set_defaults(func=predict)
 
     p = sub.add_parser(
@@ -55,6 +62,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="checkpoint that scores candidate cuts (default: the packaged splitter model; "
         "'self': the reading model's own confidence)",
     )
+    p.add_argument("--no-reject", action="store_true", help=_NO_REJECT)
     p.set_defaults(func=read)
 
     p = sub.add_parser(
@@ -108,7 +116,11 @@ def predict(args: argparse.Namespace) -> int:
         probs = digit_proba(predictor, img[None])[0]
         top = top_k(probs, args.top)
         name = f"{args.split}[{args.index}] (label {labels[args.index]})"
-        results = iter([ImageResult(name, top[0][0], top[0][1], top, probs, img, img)])
+        result = ImageResult(name, top[0][0], top[0][1], top, probs, img, img)
+        if not args.no_reject and predictor.reject_threshold is not None:
+            _, _, rejected, score = predictor.predict_with_reject(img[None])
+            result.rejected, result.reject_score = bool(rejected[0]), float(score[0])
+        results = iter([result])
     elif not args.images:
         raise DigitrecError("give image files or directories, or --split/--index")
     else:
@@ -131,7 +143,9 @@ def _stream(predictor, sources: list[str], args: argparse.Namespace):  # -> Iter
     from digitrec.report.plots import SHOW_LIMIT
 
     keep = SHOW_LIMIT if args.show else 0
-    return iter_predictions(predictor, sources, args.top, keep_originals=keep)
+    return iter_predictions(
+        predictor, sources, args.top, keep_originals=keep, reject=not args.no_reject
+    )
 
 
 def _report(results, args: argparse.Namespace) -> tuple[list, list, int]:
@@ -156,6 +170,8 @@ def _report(results, args: argparse.Namespace) -> tuple[list, list, int]:
         if args.json:
             item = json.dumps(r.as_dict(), indent=2).replace("\n", "\n  ")
             print(("  " if first else ",\n  ") + item, end="", flush=True)
+        elif r.error is None and r.rejected:
+            print(f"{r.source}\tnot a digit\t{r.reject_score:.3f}", flush=True)
         elif r.error is None:
             guesses = "  ".join(f"{d}:{p:.3f}" for d, p in r.top or [])
             print(f"{r.source}\t{r.digit}\t{r.prob:.3f}\t{guesses}", flush=True)
@@ -205,11 +221,14 @@ def read(args: argparse.Namespace) -> int:
     elif args.splitter:
         note_checkpoint(args.splitter)
         splitter = Predictor.from_checkpoint(args.splitter, args.device, args.tta)
-    reading = read_number(predictor, args.image, splitter)
+    reading = read_number(predictor, args.image, splitter, reject=not args.no_reject)
     if args.json:
         print(json.dumps({"number": reading["number"], "digits": reading["digits"]}, indent=2))
     else:
-        confs = " ".join(f"{d['digit']}:{d['prob']:.3f}" for d in reading["digits"])
+        confs = " ".join(
+            f"{'?' if d['digit'] is None else d['digit']}:{d['prob']:.3f}"
+            for d in reading["digits"]
+        )
         print(f"{reading['number']}\t{confs}")
     if args.show:
         from digitrec.report.plots import save_reading

@@ -51,7 +51,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--workers",
         type=options.positive_int,
         default=1,
-        help="server processes, each with its own copy of the model (default: 1)",
+        help="server processes, each with its own copy of the model and, unless --threads "
+        "says otherwise, an equal share of the cores (default: 1)",
     )
     p.add_argument(
         "--inference",
@@ -104,26 +105,60 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_port(host: str, port: int) -> None:
-    """Fail with one line, before loading anything, when the port cannot be bound."""
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is loaded: a busy port is one clear line.
+
+    Made here rather than by uvicorn: uvicorn's own socket for ``--workers`` has protocol 0, so
+    asyncio leaves Nagle's algorithm on for its connections and every response waits ~40 ms for
+    a delayed ACK. This one says TCP, and asyncio sets TCP_NODELAY.
+    """
     if not 0 <= port <= 65535:
         raise DigitrecError(f"--port must be in 0..65535, got {port}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise DigitrecError(
-                    f"port {port} on {host} is in use; pick another --port"
-                ) from None
-            raise DigitrecError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise DigitrecError(f"port {port} on {host} is in use; pick another --port") from None
+        raise DigitrecError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except OverflowError:  # a port beyond 65535 slipped through
+        sock.close()
+        raise DigitrecError(f"--port must be in 0..65535, got {port}") from None
+    sock.set_inheritable(True)  # --workers: the worker processes accept on it
+    return sock
+
+
+def run_uvicorn(target: Any, sock: socket.socket, args: argparse.Namespace) -> bool:
+    """Serve ``target`` (an app, or an app-factory import string for workers) on ``sock``;
+    False when a single server failed to start."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        target,
+        host=args.host,
+        port=sock.getsockname()[1],
+        workers=args.workers,
+        factory=isinstance(target, str),
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    if args.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[sock]).run()
+        return True
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return server.started
 
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (the extra's presence, checked before any work)
 
         import digitrec.serve.main as server
     except ImportError as exc:
@@ -131,12 +166,21 @@ def serve(args: argparse.Namespace) -> int:
             f"the server needs the 'serve' extra ({exc.name} is missing): "
             "pip install 'digitrec[serve]'"
         ) from None
-    _check_port(args.host, args.port)
+    sock = _listen(args.host, args.port)
+    try:
+        return _serve(args, sock, server)
+    finally:
+        sock.close()
+
+
+def _serve(args: argparse.Namespace, sock: socket.socket, server: Any) -> int:
     settings: dict[str, Any] = {
         "checkpoint": _model_path(args),
         "device": args.device,
         "tta": args.tta,
-        "threads": args.threads,
+        # Several workers share the cores: torch's default (every core each) oversubscribes.
+        "threads": args.threads
+        or (max(1, (os.cpu_count() or 1) // args.workers) if args.workers > 1 else None),
         "mode": args.inference,
         "runs": str(Path(args.runs).resolve()),
     }
@@ -152,7 +196,7 @@ def serve(args: argparse.Namespace) -> int:
         target = "digitrec.serve.main:app_from_env"
         name = "digitrec"
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{shown}:{args.port}/"
+    url = f"http://{shown}:{sock.getsockname()[1]}/"
     say(f"{name}: serving {Path(settings['checkpoint']).name} at {url} (API docs: {url}docs)")
     if not _is_loopback(args.host):
         say(
@@ -160,16 +204,10 @@ def serve(args: argparse.Namespace) -> int:
             "API has no authentication: serve on 127.0.0.1 behind a proxy that adds it"
         )
     # uvicorn re-raises the Ctrl+C or SIGTERM it shut down on: a normal stop here.
+    started = True
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(
-            target,
-            host=args.host,
-            port=args.port,
-            workers=args.workers if args.workers > 1 else None,
-            factory=args.workers > 1,
-            log_level=args.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
+        started = run_uvicorn(target, sock, args)
+    if not started:
+        raise DigitrecError("the server did not start (see uvicorn's message above)")
     say("digitrec: server stopped")
     return 0

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from digitrec.cli import options
 from digitrec.errors import DigitrecError
 
 if TYPE_CHECKING:
-    from digitrec.training import TrainConfig
+    from digitrec.training import RunWriter, TrainConfig
+    from digitrec.training.distributed import Dist
 
 SEED_MAX = 2**32 - 1  # as digitrec.training.config.SEED_MAX (not imported: keeps --help fast)
 DEFAULT_SEED, DEFAULT_VAL_SIZE = 0, 5000
+DIST_TIMEOUT_S = 120.0  # as training.distributed.DEFAULT_TIMEOUT_S
 
 # Flags that would change what a run computes: --resume refuses them instead of ignoring them.
 # (option, dest); --epochs, --max-steps, --threads, --device, --data-dir, --save-every apply.
@@ -27,6 +30,8 @@ NEW_RUN_ONLY = (
     ("--out", "out"),
     ("--deterministic", "deterministic"),
     ("--force", "force"),
+    ("--dataset", "dataset"),
+    ("--train-csv", "train_csv"),
 )
 RESUME_FLAGS = "--epochs, --max-steps, --threads, --device, --data-dir and --save-every"
 
@@ -63,13 +68,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a model (follows its source's recipe by default)",
-        parents=[options.COMMON, options.DATA_DIR, options.DEVICE, options.THREADS],
+        parents=[
+            options.COMMON,
+            options.DATASET,
+            options.DATA_DIR,
+            options.DEVICE,
+            options.THREADS,
+        ],
         epilog="--threads: by default train uses the cores not kept busy by other work "
         "(1-minute load average) and prints its choice. --resume continues a run as it was "
         f"configured: only {RESUME_FLAGS} apply to it; the other flags are refused.",
     )
     count = options.positive_int
     p.add_argument("--model", help="registered model (default: fast)")
+    p.add_argument(
+        "--train-csv",
+        metavar="FILE",
+        help="train on a Kaggle train.csv (the same as --dataset kaggle-csv:FILE)",
+    )
     p.add_argument("--epochs", type=count, help="override the recipe's epochs")
     p.add_argument("--steps", type=count, help="override the recipe's total optimizer steps")
     p.add_argument("--batch-size", type=count, help="override the recipe's batch size")
@@ -114,7 +130,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="also save last.safetensors this often within an epoch (default: 60)",
     )
     p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation at the end")
-    p.set_defaults(func=train)
+    p.add_argument("--no-report", action="store_true", help="skip writing report.html at the end")
+    p.add_argument(
+        "--nproc",
+        type=count,
+        default=1,
+        help="processes: N ranks of one model (torchrun + DistributedDataParallel; "
+        "--batch-size stays the global batch), or with --seeds, N members at a time",
+    )
+    p.add_argument(
+        "--seeds",
+        type=count,
+        metavar="K",
+        help="train K independent members, seeds S..S+K-1 (S: --seed), each in its own run "
+        "directory: runs/MODEL-seedS, or OUT-seedS with --out",
+    )
+    p.add_argument(
+        "--dist-timeout",
+        type=_seconds,
+        default=DIST_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"distributed: fail when a rank is silent this long (default: {DIST_TIMEOUT_S:g})",
+    )
+    p.set_defaults(func=train, train_actions=p._actions)  # launch.child_argv rebuilds argv
 
 
 def _resumed_config(args: argparse.Namespace) -> TrainConfig:
@@ -148,8 +186,12 @@ def _new_config(args: argparse.Namespace) -> TrainConfig:
 
     model = args.model or "fast"
     seed = DEFAULT_SEED if args.seed is None else args.seed
+    if args.train_csv and args.dataset:
+        raise DigitrecError("give --dataset or --train-csv, not both")
+    dataset = f"kaggle-csv:{args.train_csv}" if args.train_csv else args.dataset or "mnist"
     return TrainConfig(
         model=model,
+        dataset=dataset,
         epochs=args.epochs,
         steps=args.steps,
         batch_size=args.batch_size,
@@ -168,38 +210,89 @@ def _new_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def train(args: argparse.Namespace) -> int:
-    from digitrec.training import RunWriter
+    from digitrec.cli import launch
+    from digitrec.training import distributed
+
+    if args.seeds is not None:
+        return launch.members_from_args(args, _new_config(args), SEED_MAX)
+    cfg = _resumed_config(args) if args.resume else _new_config(args)
+    if args.nproc > 1 and not distributed.launched():
+        return launch.ranks_from_args(args, cfg)
+    dist = distributed.init_from_env(cfg.device, args.dist_timeout)  # one process: Dist()
+    try:
+        return _train_one(args, cfg, dist)
+    except DigitrecError as exc:
+        if dist.rank > 0:
+            raise DigitrecError(f"rank {dist.rank}: {exc}") from None
+        raise
+    except RuntimeError as exc:
+        if dist.active and distributed.is_comm_error(exc):
+            raise distributed.comm_error(dist.rank, exc, dist.timeout_s) from None
+        raise
+    finally:
+        distributed.shutdown()
+
+
+def _train_one(args: argparse.Namespace, cfg: TrainConfig, dist: Dist) -> int:
+    """One run: this process alone, or one rank of a distributed run (rank 0 prints)."""
+    import os
+
+    from digitrec.training import RunWriter, distributed
     from digitrec.training import train as run_training
     from digitrec.training.config import auto_threads, check_config
-    from digitrec.training.progress import TqdmReporter
+    from digitrec.training.progress import Reporter, TqdmReporter
 
-    cfg = _resumed_config(args) if args.resume else _new_config(args)
     threads = f"threads {cfg.threads}"
     if cfg.threads is None:
-        cfg.threads, cores = auto_threads()
+        idle, cores = auto_threads()
+        cfg.threads = max(1, idle // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
         threads = f"threads {cfg.threads} (auto: {cores} cores, less the busy ones)"
     recipe = check_config(cfg)  # model name, recipe and ranges, before any data loads
-    writer = RunWriter(cfg.out)
+    writer = RunWriter(cfg.out, enabled=dist.rank == 0)
     writer.prepare(resume=bool(args.resume), force=args.force)  # --out, before any output
-    reporter = TqdmReporter()
+    reporter = TqdmReporter() if dist.rank == 0 else Reporter()
     length = f"{recipe.steps} steps" if recipe.steps else f"{recipe.epochs} epochs"
+    ranks = f" ({dist.world} ranks of {recipe.batch_size // dist.world})" if dist.active else ""
     reporter.message(
-        f"training {cfg.model}: {recipe.optimizer} lr {recipe.lr:g}, batch {recipe.batch_size}, "
-        f"{length}, schedule {recipe.schedule}, seed {cfg.seed}, val {cfg.val_size}, "
+        f"training {cfg.model}: {recipe.optimizer} lr {recipe.lr:g}, batch {recipe.batch_size}"
+        f"{ranks}, {length}, schedule {recipe.schedule}, seed {cfg.seed}, val {cfg.val_size}, "
         f"{threads} -> {cfg.out}"
     )
-    result = run_training(cfg, reporter, resume=args.resume, force=args.force, writer=writer)
+    result = run_training(
+        cfg, reporter, resume=args.resume, force=args.force, writer=writer, dist=dist
+    )
+    dist.barrier()  # no rank exits before rank 0's last save (torchrun would stop it)
     if result.interrupted:
         return 130
+    if dist.rank > 0:
+        return 0
+    distributed.shutdown()  # nothing more to agree on: the others may leave
     print(f"trained {cfg.model} in {result.train_time_s:.1f}s; checkpoints in {cfg.out}")
+    assert cfg.out is not None  # set above: --out, its default or --resume
     if not args.no_eval:
-        from digitrec.inference.evaluate import evaluate_checkpoint
+        _evaluate_test_split(cfg, writer)
+    if not args.no_report:
+        from digitrec.report.run_report import write_run_report
 
-        assert cfg.out is not None  # set above: --out, its default or --resume
-        report = evaluate_checkpoint(cfg.out, "test", cfg.data_dir, "cpu").report
-        print(
-            f"test accuracy: {report['accuracy']:.4f}  loss: {report['loss']:.4f}"
-            f"  ({report['errors']} errors of {report['n']})"
-        )
-        writer.write_json("test_metrics.json", report)
+        try:
+            print(f"report: {write_run_report(cfg.out, data_dir=cfg.data_dir)}")
+        except DigitrecError as exc:  # the run itself succeeded; the report is a bonus
+            print(f"digitrec: warning: no report: {exc}", file=sys.stderr)
     return 0
+
+
+def _evaluate_test_split(cfg: TrainConfig, writer: RunWriter) -> None:
+    """Evaluate the run's best checkpoint on its dataset's test split, if it has one."""
+    from digitrec.data import get_dataset
+    from digitrec.inference.evaluate import evaluate_checkpoint
+
+    assert cfg.out is not None
+    if "test" not in get_dataset(cfg.dataset).splits:
+        print(f"no test split in {cfg.dataset}; skipping the test evaluation", file=sys.stderr)
+        return
+    report = evaluate_checkpoint(cfg.out, "test", cfg.data_dir, "cpu").report
+    print(
+        f"test accuracy: {report['accuracy']:.4f}  loss: {report['loss']:.4f}"
+        f"  ({report['errors']} errors of {report['n']})"
+    )
+    writer.write_json("test_metrics.json", report)

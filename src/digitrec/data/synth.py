@@ -14,6 +14,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from digitrec.data import pages
+
 # Canvas of a photo, (width, height) in pixels.
 CANVAS = (320, 240)
 # Height of a number strip at MNIST scale: 28 px digits plus +-2 px vertical jitter.
@@ -31,10 +33,17 @@ def _scaled_alpha(alpha: np.ndarray, factor: float, angle: float) -> np.ndarray:
     return np.clip(np.asarray(pil, dtype=np.float32), 0.0, 1.0)
 
 
-def _photo(alpha: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -> bytes:
+def _photo(
+    alpha: np.ndarray,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    conds: frozenset[str] = frozenset(),
+) -> bytes:
     """Render ink ``alpha`` (0..1, float32 (h, w)) as a JPEG photo of ``size`` = (W, H).
 
     The ink is placed at a random off-centre position; ``alpha`` must fit inside ``size``.
+    ``conds`` (from :func:`digitrec.data.pages.expand`) adds what a phone photo of a page shows
+    besides the writing; without them nothing extra is drawn from ``rng``.
     """
     width, height = size
     h, w = alpha.shape
@@ -49,7 +58,16 @@ def _photo(alpha: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -
     # Contrast of the pen varies: faint pencil still stays well above the noise.
     a = np.zeros((height, width), dtype=np.float32)
     a[y0 : y0 + h, x0 : x0 + w] = alpha * rng.uniform(0.75, 1.0)
-    img = paper.astype(np.float32) + a[..., None] * (ink - paper).astype(np.float32)
+    if conds:
+        rows = np.nonzero(a.max(axis=1) > 0.25)[0]
+        cols = np.nonzero(a.max(axis=0) > 0.25)[0]
+        box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+        if "squared" in conds:
+            a = pages.pencil(a, rng)
+        sheet = pages.paper(size, paper, box, conds, rng)
+        img = pages.scene(sheet + a[..., None] * (ink.astype(np.float32) - sheet), box, conds, rng)
+    else:
+        img = paper.astype(np.float32) + a[..., None] * (ink - paper).astype(np.float32)
     # Lighting: a gentle linear gradient (+-15 %) and a soft vignette (both separable in x, y).
     u = np.linspace(-1.0, 1.0, width, dtype=np.float32)
     v = np.linspace(-1.0, 1.0, height, dtype=np.float32)
@@ -66,12 +84,15 @@ def _photo(alpha: np.ndarray, size: tuple[int, int], rng: np.random.Generator) -
     return buf.getvalue()
 
 
-def photoize(digits: np.ndarray, seed: int = 0) -> list[bytes]:
+def photoize(digits: np.ndarray, seed: int = 0, condition: str = "clean") -> list[bytes]:
     """Make a photographed-on-paper version of each MNIST digit.
 
     Args:
         digits: uint8 (N, 28, 28) MNIST digits (white on black).
-        seed: Seed; the same digits and seed give the same bytes.
+        seed: Seed; the same digits, seed and condition give the same bytes.
+        condition: One of :data:`digitrec.data.pages.CONDITIONS`: what else the photo shows
+            (the table beyond the paper's edge, ruled lines, ...). "clean" photos are the same
+            as before the conditions existed.
 
     Returns:
         N JPEG-encoded RGB photos of 320x240 pixels.
@@ -80,10 +101,12 @@ def photoize(digits: np.ndarray, seed: int = 0) -> list[bytes]:
     photos = []
     for digit in np.asarray(digits, dtype=np.uint8):
         alpha = _scaled_alpha(digit / 255.0, rng.uniform(3.0, 7.0), rng.uniform(-10.0, 10.0))
+        conds = pages.expand(condition, rng)
+        alpha = pages.pen_marks(alpha, conds, rng)
         fit = min(1.0, (CANVAS[1] - 4) / alpha.shape[0], (CANVAS[0] - 4) / alpha.shape[1])
         if fit < 1.0:  # a 7x digit rotated by 10 degrees can outgrow the 240 px height
             alpha = _scaled_alpha(alpha, fit, 0.0)
-        photos.append(_photo(alpha, CANVAS, rng))
+        photos.append(_photo(alpha, CANVAS, rng, conds))
     return photos
 
 

@@ -6,9 +6,11 @@ transparency composited onto paper, and one-line errors for everything that can 
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
+import stat
 import warnings
 from pathlib import Path
 
@@ -33,16 +35,34 @@ def _too_large(width: int, height: int) -> ImageReadError:
     return ImageReadError(f"image too large: {width} x {height} pixels (max {MAX_PIXELS:,} pixels)")
 
 
+def _read_path(path: Path, name: str) -> bytes:
+    """The file's bytes; what is wrong with the path (a directory, a symlink loop, a dangling
+    symlink, no permission) becomes one ImageReadError line."""
+    try:
+        mode = path.stat().st_mode  # follows symlinks: a loop raises ELOOP here
+        if stat.S_ISDIR(mode):
+            raise ImageReadError(f"cannot read image {name}: is a directory")
+        if not stat.S_ISREG(mode):  # a FIFO would block
+            raise ImageReadError(f"cannot read image {name}: not a regular file")
+        return path.read_bytes()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            reason = "symlink loop"
+        elif isinstance(exc, FileNotFoundError):
+            reason = "symlink to a missing file" if path.is_symlink() else "no such file"
+        else:
+            text = exc.strerror or type(exc).__name__
+            reason = text[:1].lower() + text[1:]
+        raise ImageReadError(f"cannot read image {name}: {reason}") from None
+
+
 def _open(source: str | os.PathLike | bytes) -> Image.Image:
     """Open and fully decode an image (``load()`` makes truncated files fail here)."""
     name = _describe(source)
     if isinstance(source, bytes | bytearray):
         data = bytes(source)
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise ImageReadError(f"cannot read image {name}: no such file")
-        data = path.read_bytes()
+        data = _read_path(Path(source), name)
     if not data:
         raise ImageReadError(f"cannot read image {name}: the file is empty")
     with warnings.catch_warnings():

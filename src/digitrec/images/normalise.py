@@ -9,7 +9,7 @@ same way, so :func:`to_mnist` reproduces that procedure after removing the paper
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -18,6 +18,8 @@ from scipy import ndimage
 
 from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.images.decode import load_image
+from digitrec.images.page import PageReport, find_page, paper_level
+from digitrec.images.page import dark_ink as page_dark_ink
 
 # Images are shrunk to at most this side before analysis; digits stay far above 20 px.
 WORK_SIDE = 1024
@@ -33,6 +35,10 @@ NOISE_SIGMAS = 3.0
 SPECK_FRACTION = 0.05
 # A digit needs at least this many strong-ink pixels in one component.
 MIN_INK_PIXELS = 4
+# Page cleanup (images/page.py) runs on photo-sized images: short side at least this (px).
+PHOTO_SIDE = 64
+# Ink in a shadow is boosted by paper brightness ratio, at most this much (shadow >= 0.4).
+MAX_SHADOW_GAIN = 2.5
 
 _8_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -46,12 +52,14 @@ class InkMap:
         labels: int32 (H, W) connected components of the ink (0 = background).
         areas: int64 (K + 1,) strong-ink pixel count per label (index 0 unused).
         scale: working-size / original-size factor (<= 1) applied before analysis.
+        page: What page cleanup dropped (nothing for small images or ``clean_page=False``).
     """
 
     ink: np.ndarray
     labels: np.ndarray
     areas: np.ndarray
     scale: float
+    page: PageReport = field(default_factory=PageReport)
 
 
 def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -136,11 +144,53 @@ def _as_gray(gray: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def ink_map(gray: np.ndarray) -> InkMap:
+def _above_paper(g: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Ink above the paper level of an ink-bright photo ``g`` (float32 (H, W)).
+
+    Returns the ink (float32, >= 0) and the paper level. Dark ink in a shadow is boosted by
+    how much darker the paper is there, so a digit half in shadow keeps one stroke strength.
+    """
+    paper = paper_level(g)
+    resid = g - paper
+    step = max(1, int(np.sqrt(g.size / 8_000)))
+    ink = np.maximum(resid - float(np.median(resid[::step, ::step])), 0.0)
+    if dark_ink:
+        bright = 255.0 - paper  # the paper's own brightness
+        ref = float(np.percentile(bright[::step, ::step], 90))
+        ink *= np.clip(ref / np.maximum(bright, 1.0), 1.0, MAX_SHADOW_GAIN)
+    return ink, paper
+
+
+def _threshold(ink: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Hysteresis threshold of ``ink``: (labels int32 (H, W), strong areas (K + 1,), low, high).
+
+    Strong ink by Otsu (never inside the noise); faint anti-aliased edges are kept down to the
+    noise floor and only where they touch strong ink.
+
+    Raises:
+        NoDigitError: Only specks stand out.
+    """
+    high = max(_otsu(ink[ink > NOISE_SIGMAS * sigma]), 2 * NOISE_SIGMAS * sigma, 8.0)
+    low = max(NOISE_SIGMAS * sigma, 0.25 * high) if sigma > 0.5 else 0.5
+    # (labels int32 (H, W), count): ndimage.label returns only the count when given `output=`.
+    labels, count = cast("tuple[np.ndarray, int]", ndimage.label(ink > low, structure=_8_CONNECTED))
+    strong = labels[ink > high]
+    areas = np.bincount(strong, minlength=count + 1)
+    areas[0] = 0
+    if areas.max() < MIN_INK_PIXELS:
+        raise NoDigitError("no digit found: only faint specks or noise")
+    keep = areas > 0
+    labels[~keep[labels]] = 0
+    return labels, areas, low, high
+
+
+def ink_map(gray: np.ndarray, clean_page: bool = True) -> InkMap:
     """Find the ink of any photo or drawing: polarity, background removal, thresholding.
 
     Args:
         gray: uint8 (H, W) grey image (RGB (H, W, 3) is accepted and converted).
+        clean_page: On photo-sized images, drop what is page rather than writing (see
+            :mod:`digitrec.images.page`); False gives the plain ink map.
 
     Returns:
         The :class:`InkMap`; its arrays may be smaller than ``gray`` (see ``scale``).
@@ -162,39 +212,47 @@ def ink_map(gray: np.ndarray) -> InkMap:
     # Background tiles: ~GRID_BLOCKS along the long side; tiny images get one constant level.
     tile = max(sub.shape) if small else max(8 // step, -(-max(sub.shape) // GRID_BLOCKS))
     grid = _block_medians(sub, tile)
-    # Polarity: ink is the minority that deviates from the paper. Compare how far the dark and
-    # the bright tails reach beyond a smooth fit of the paper (lighting gradients cancel out).
-    dark, bright = np.percentile(_detrend(sub, grid, tile), [0.5, 99.5])
-    if -dark > bright:
+    # Polarity: ink is the minority that deviates from the paper. Small images: compare how far
+    # the dark and the bright tails reach beyond a smooth fit of the paper.
+    photo = clean_page and not small and min(g.shape) >= PHOTO_SIDE
+    if photo:  # a median follows shadow edges and the table's edge; a quadratic fit cannot
+        dark_ink = page_dark_ink(g)
+    else:
+        dark, bright = np.percentile(_detrend(sub, grid, tile), [0.5, 99.5])
+        dark_ink = bool(-dark > bright)
+    if dark_ink:
         g, sub, grid = 255.0 - g, 255.0 - sub, 255.0 - grid
     if not small:
-        # Grey opening: tiles dominated by (now bright) strokes take the paper level around them.
+        # Grey opening: tiles dominated by (now bright) strokes take the paper level.
         grid = ndimage.grey_opening(grid, size=(3, 3), mode="nearest")
         grid = ndimage.uniform_filter(grid, size=3, mode="nearest")
+    # Noise: spread of the paper around a smooth background (JPEG blocks and faint lighting
+    # ripples included, so it stays conservative).
     resid_sub = sub - _upsample(grid, tile, sub.shape)
     med = float(np.median(resid_sub))
     sigma = 1.4826 * float(np.median(np.abs(resid_sub - med)))
-    ink = np.maximum(g - _upsample(grid, tile * step, g.shape) - med, 0.0)
+    paper = None
+    if photo:
+        ink, paper = _above_paper(g, dark_ink)
+    else:
+        ink = np.maximum(g - _upsample(grid, tile * step, g.shape) - med, 0.0)
     if ink.max() <= max(NOISE_SIGMAS * sigma, 8.0):
         raise NoDigitError("no digit found: the image is blank")
-    # Strong ink by Otsu (never inside the noise); faint anti-aliased edges are kept down to
-    # the noise floor and only where they touch strong ink (hysteresis).
-    high = max(_otsu(ink[ink > NOISE_SIGMAS * sigma]), 2 * NOISE_SIGMAS * sigma, 8.0)
-    low = max(NOISE_SIGMAS * sigma, 0.25 * high) if sigma > 0.5 else 0.5
-    # (labels int32 (H, W), count): ndimage.label returns only the count when given `output=`.
-    labels, count = cast("tuple[np.ndarray, int]", ndimage.label(ink > low, structure=_8_CONNECTED))
-    strong = labels[ink > high]
-    areas = np.bincount(strong, minlength=count + 1)
-    areas[0] = 0
-    if areas.max() < MIN_INK_PIXELS:
-        raise NoDigitError("no digit found: only faint specks or noise")
-    keep = areas > 0
-    labels[~keep[labels]] = 0
+    labels, areas, low, high = _threshold(ink, sigma)
+    report = PageReport()
+    if paper is not None:
+        page, report = find_page(labels > 0, paper)
+        if page.any():
+            ink = np.where(page, 0.0, ink)
+            if ink.max() <= max(NOISE_SIGMAS * sigma, 8.0):
+                raise NoDigitError("no digit found: only lines and edges of the page")
+            labels, areas, low, high = _threshold(ink, sigma)
+    strong = ink > high
     # Ink level: strokes' cores become 255 like MNIST's saturated strokes.
-    level = float(np.percentile(ink[ink > high], 90)) if strong.size else high
+    level = float(np.percentile(ink[strong & (labels > 0)], 90)) if strong.any() else high
     scaled = np.clip((ink - low) / max(level - low, 1e-3), 0.0, 1.0) * 255.0
     scaled[labels == 0] = 0.0
-    return InkMap(scaled.astype(np.float32), labels.astype(np.int32), areas, scale)
+    return InkMap(scaled.astype(np.float32), labels.astype(np.int32), areas, scale, report)
 
 
 def center_digit(ink: np.ndarray) -> np.ndarray:
@@ -260,11 +318,12 @@ def _is_mnist_like(g: np.ndarray) -> bool:
     return side == BOX
 
 
-def to_mnist(gray: np.ndarray) -> np.ndarray:
+def to_mnist(gray: np.ndarray, clean_page: bool = True) -> np.ndarray:
     """Normalise a grey photo or drawing of one digit to MNIST style.
 
     Args:
         gray: uint8 (H, W) grey image, any polarity (RGB (H, W, 3) is accepted).
+        clean_page: Drop what is page rather than writing first (photo-sized images only).
 
     Returns:
         uint8 (28, 28), white ink on black, ink box within 20x20, centre of mass at (14, 14).
@@ -272,11 +331,16 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     Raises:
         NoDigitError: The image is blank or too small.
     """
+    return to_mnist_report(gray, clean_page)[0]
+
+
+def to_mnist_report(gray: np.ndarray, clean_page: bool = True) -> tuple[np.ndarray, PageReport]:
+    """:func:`to_mnist`, plus what page cleanup dropped on the way."""
     g = _as_gray(gray)
     if _is_mnist_like(g):
-        return center_digit(g)
-    m = ink_map(g)
-    return center_digit(np.where(keep_main(m.labels, m.areas), m.ink, 0.0))
+        return center_digit(g), PageReport()
+    m = ink_map(g, clean_page)
+    return center_digit(np.where(keep_main(m.labels, m.areas), m.ink, 0.0)), m.page
 
 
 def preprocess_file(source: str | os.PathLike | bytes) -> np.ndarray:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from torch import nn
 
 from digitrec import __version__
 from digitrec.errors import CheckpointError, DigitrecError
+from digitrec.inference.framing import is_int, read_header, show
 from digitrec.io import atomic_path
 from digitrec.models import Preprocessing, create_model, get_spec
 
@@ -96,70 +97,154 @@ def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
         raise CheckpointError(f"{path}: run directory has no best{SUFFIX} or last{SUFFIX}")
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file or run directory")
+    if not path.is_file():  # a FIFO or device would block or never end
+        raise CheckpointError(f"{path}: not a regular file")
     return path
 
 
-def _read_header(path: Path) -> dict[str, Any]:
-    """Validate the safetensors framing and return its JSON header; refuse pickles."""
+def preprocessing_from_meta(raw: object, where: str) -> Preprocessing:
+    """Validate a checkpoint's (or ONNX export's) ``preprocessing`` JSON; missing keys default.
+
+    Raises:
+        CheckpointError: ``where: ...`` for an unknown key, a wrong type, a non-finite number,
+            ``std <= 0``, or an ``input_size`` / ``num_classes`` outside a sane range.
+    """
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{where}: preprocessing must be a JSON object")
+    defaults = {f.name: f.default for f in dataclasses.fields(Preprocessing)}
+    for key, value in raw.items():
+        if key not in defaults:
+            raise CheckpointError(f"{where}: unknown preprocessing key {show(key)}")
+        if isinstance(defaults[key], float):
+            if not (isinstance(value, int | float) and not isinstance(value, bool)) or (
+                not math.isfinite(value)
+            ):
+                raise CheckpointError(f"{where}: preprocessing {key} must be a finite number")
+        elif isinstance(defaults[key], int) and not is_int(value):
+            raise CheckpointError(f"{where}: preprocessing {key} must be an integer")
+    values = {**defaults, **raw}
+    for key, low, high in (("input_size", 1, 1024), ("num_classes", 2, 100_000)):
+        if not low <= values[key] <= high:
+            raise CheckpointError(f"{where}: preprocessing {key} must be in {low}..{high}")
+    if values["std"] <= 0:
+        raise CheckpointError(f"{where}: preprocessing std must be > 0")
+    floats = {k: float(v) for k, v in values.items() if isinstance(defaults[k], float)}
+    return Preprocessing(**{**values, **floats})
+
+
+def _digitrec_meta(path: Path, header: dict[str, Any], with_train_state: bool) -> dict[str, Any]:
+    """The ``digitrec`` metadata, with every field that later code relies on type-checked."""
+    raw = header.get("__metadata__", {}).get("digitrec")
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(9)
-            size = path.stat().st_size
-            if head[:2] == b"PK" or head[:1] == b"\x80":
-                raise CheckpointError(
-                    f"{path}: this is a pickle (torch.save) file; digitrec never unpickles "
-                    f"files, since that can run arbitrary code. Use a .safetensors checkpoint"
-                )
-            if len(head) < 9 or head[8:9] != b"{":
-                raise CheckpointError(f"{path}: not a safetensors checkpoint")
-            (header_len,) = struct.unpack("<Q", head[:8])
-            if header_len > size - 8:
-                raise CheckpointError(f"{path}: corrupt checkpoint (truncated header)")
-            fh.seek(8)
-            header = json.loads(fh.read(header_len))
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: corrupt checkpoint header") from exc
-    return header
+        meta = json.loads(raw) if isinstance(raw, str) else None
+    except (json.JSONDecodeError, RecursionError):
+        meta = None
+    if meta is None:
+        raise CheckpointError(f"{path}: safetensors file without digitrec metadata")
+    if (
+        not isinstance(meta, dict)
+        or meta.get("format") != FORMAT
+        or not isinstance(meta.get("arch"), str)
+    ):
+        raise CheckpointError(f"{path}: not a digitrec checkpoint")
+    for key in ("format_version", "weights_version"):
+        if key in meta and not (is_int(meta[key]) and meta[key] >= 1):
+            raise CheckpointError(f"{path}: {key} must be an integer >= 1")
+    for key in ("arch_kwargs", "recipe", "train_config", "metrics"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise CheckpointError(f"{path}: {key} must be a JSON object")
+    for key in ("val_size", "seed"):  # re-derive the run's validation split
+        value = (meta.get("train_config") or {}).get(key)
+        if value is not None and not (is_int(value) and value >= 0):
+            raise CheckpointError(f"{path}: train_config.{key} must be an integer >= 0")
+    if with_train_state:
+        for key, low in (("step", 0), ("steps_per_epoch", 1)):
+            if not (is_int(meta.get(key)) and meta[key] >= low):
+                raise CheckpointError(f"{path}: {key} must be an integer >= {low}")
+        best = meta.get("best_score", -1.0)
+        if not (isinstance(best, int | float) and math.isfinite(best)):
+            raise CheckpointError(f"{path}: best_score must be a finite number")
+    return meta
+
+
+def _create(path: Path, arch: str, kwargs: dict[str, Any]) -> nn.Module:
+    """``create_model``, with whatever tampered kwargs make the builder raise as one line."""
+    try:
+        return create_model(arch, **kwargs)
+    except (DigitrecError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: cannot build model {arch!r}: {detail}") from None
+
+
+def _build(path: Path, arch: str, kwargs: dict[str, Any], state: dict[str, torch.Tensor]):
+    """Build ``arch`` for these weights; the shapes are compared on the meta device first, so
+    tampered kwargs never allocate a model larger than the file."""
+    with torch.device("meta"):
+        probe = _create(path, arch, kwargs).state_dict()
+    for key in sorted(probe.keys() | state.keys()):
+        want = tuple(probe[key].shape) if key in probe else None
+        have = tuple(state[key].shape) if key in state else None
+        if want != have:
+            detail = (
+                f"{key!r} is missing from the file" if have is None
+                else f"the file's {key!r} is not in the model" if want is None
+                else f"{key!r} is {list(have)} in the file, {list(want)} in the model"
+            )  # fmt: skip
+            raise CheckpointError(f"{path}: weights do not fit model {arch!r}: {detail}")
+    return _create(path, arch, kwargs)
+
+
+def _check_fits(path: Path, model: nn.Module, arch: str, pre: Preprocessing) -> None:
+    """One forward pass on a blank image: the input size and class count must fit the model."""
+    x = torch.zeros(1, 1, pre.input_size, pre.input_size)
+    try:
+        with torch.inference_mode():
+            out = model(x)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"{path}: preprocessing input_size {pre.input_size} does not fit model {arch!r}"
+        ) from exc
+    if tuple(out.shape) != (1, pre.num_classes):
+        raise CheckpointError(
+            f"{path}: preprocessing num_classes {pre.num_classes} does not match the weights "
+            f"(the model has {out.shape[-1]} outputs)"
+        )
 
 
 def load_checkpoint(
     path: str | os.PathLike, device: str | torch.device = "cpu", with_train_state: bool = False
 ) -> Checkpoint:
-    """Load a checkpoint (file or run directory) into a fresh model in eval mode."""
+    """Load a checkpoint (file or run directory) into a fresh model in eval mode.
+
+    Raises:
+        CheckpointError: for anything wrong with the file: framing, metadata or weights.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = resolve_checkpoint_path(path)
-    header = _read_header(path)
-    try:
-        meta = json.loads(header.get("__metadata__", {}).get("digitrec", ""))
-    except (json.JSONDecodeError, TypeError, AttributeError):
-        raise CheckpointError(f"{path}: safetensors file without digitrec metadata") from None
-    if meta.get("format") != FORMAT or not isinstance(meta.get("arch"), str):
-        raise CheckpointError(f"{path}: not a digitrec checkpoint")
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: corrupt checkpoint: {exc}") from exc
+    meta = _digitrec_meta(path, read_header(path), with_train_state)
     arch, kwargs = meta["arch"], meta.get("arch_kwargs") or {}
     try:
-        get_spec(arch)
+        spec = get_spec(arch)
     except DigitrecError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     version = meta.get("format_version", 1)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer digitrec (format {version}); upgrade")
-    spec = get_spec(arch)
     weights = meta.get("weights_version", version if version < 3 else 1)
-    if not isinstance(weights, int) or weights > spec.weights_version:
+    if weights > spec.weights_version:
         raise CheckpointError(
             f"{path}: {arch} weights version {weights} is newer than this digitrec's "
             f"({spec.weights_version}); upgrade"
         )
-    model = create_model(arch, **kwargs)
+    pre = preprocessing_from_meta(meta.get("preprocessing", {}), str(path))
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: corrupt checkpoint: {exc}") from exc
     state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    model = _build(path, arch, kwargs, state)
     # An architecture whose weight layout changed converts its own older weights.
     upgrade = getattr(model, "upgrade_state_dict", None)
     if (
@@ -178,11 +263,12 @@ def load_checkpoint(
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[1:3]) or first[0]
         raise CheckpointError(f"{path}: weights do not fit model {arch!r}: {detail}") from None
-    model.to(device).eval()
+    model.eval()
+    _check_fits(path, model, arch, pre)
+    model.to(device)
     train = {}
     if with_train_state:
         train = {k[6:]: v for k, v in tensors.items() if k.startswith("train.")}
-    pre = Preprocessing(**meta.get("preprocessing", {}))
     return Checkpoint(model=model, meta=meta, preprocessing=pre, path=path, train_tensors=train)
 
 

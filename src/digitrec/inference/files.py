@@ -40,10 +40,15 @@ class ImageResult:
     image: np.ndarray | None = None  # uint8 (28, 28): what the model saw
     original: np.ndarray | None = None  # uint8 (H, W) grey, as loaded (kept only when asked)
     error: str | None = None
+    rejected: bool = False  # "not a digit": reject score above the checkpoint's threshold
+    reject_score: float | None = None  # None: the model has no reject threshold, or --no-reject
 
     def as_dict(self) -> dict:
         out = {"source": self.source, "digit": self.digit, "prob": self.prob}
         out["top"] = [{"digit": d, "prob": p} for d, p in self.top or []]
+        if self.reject_score is not None:
+            out["rejected"] = self.rejected
+            out["reject_score"] = self.reject_score
         if self.error:
             out["error"] = self.error
         return out
@@ -132,13 +137,15 @@ def iter_predictions(
     k: int = 3,
     batch: int | None = None,
     keep_originals: int = 0,
+    reject: bool = True,
 ) -> Iterator[ImageResult]:
     """Yield one result per source, in order, classifying ``batch`` files at a time.
 
     A file that cannot be read, or holds no digit, gets an ``error`` and does not stop the
     rest. Only the first ``keep_originals`` readable files keep their full-size ``original``
     (a 12-megapixel photo is 12 MB), so memory stays bounded. ``batch`` defaults to
-    :data:`BATCH`.
+    :data:`BATCH`. With ``reject`` and a checkpoint that has a reject threshold, each result
+    also carries ``rejected`` and ``reject_score`` (issue 14); ``reject=False`` is plain argmax.
     """
     batch = batch or BATCH
     kept = 0
@@ -150,10 +157,14 @@ def iter_predictions(
             results.append(r)
         good = [r for r in results if r.error is None]
         if good:
-            probs = digit_proba(predictor, np.stack([r.image for r in good]))
-            for r, p in zip(good, probs, strict=True):
+            images = np.stack([r.image for r in good])
+            use = reject and predictor.reject_threshold is not None
+            _, probs, rejected, score = predictor.predict_with_reject(images, reject=use)
+            for i, (r, p) in enumerate(zip(good, probs, strict=True)):
                 r.probs, r.top = p, top_k(p, k)
                 r.digit, r.prob = r.top[0]
+                if use:
+                    r.rejected, r.reject_score = bool(rejected[i]), float(score[i])
         yield from results
 
 

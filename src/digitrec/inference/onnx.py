@@ -20,7 +20,11 @@ import torch
 from torch import nn
 
 from digitrec.errors import CheckpointError, DigitrecError
-from digitrec.inference.checkpoint import load_checkpoint, resolve_checkpoint_path
+from digitrec.inference.checkpoint import (
+    load_checkpoint,
+    preprocessing_from_meta,
+    resolve_checkpoint_path,
+)
 from digitrec.io import atomic_path
 from digitrec.models import Preprocessing, fold_batchnorm
 
@@ -116,9 +120,25 @@ def load_onnx(path: str | os.PathLike) -> tuple[OnnxModule, dict[str, Any], Prep
         raise CheckpointError(f"{path}: not a digitrec ONNX export (no {META_KEY!r} metadata)")
     try:
         meta = json.loads(raw)
-        pre = Preprocessing(**meta["preprocessing"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: corrupt digitrec metadata ({exc})") from exc
+    if not isinstance(meta, dict) or "preprocessing" not in meta:
+        raise CheckpointError(f"{path}: corrupt digitrec metadata (no preprocessing)")
+    pre = preprocessing_from_meta(meta["preprocessing"], str(path))
+    # The graph's own shapes: (batch, 1, H, W) in and (batch, C) out, batch symbolic.
+    size, classes = pre.input_size, pre.num_classes
+    if not session.get_inputs() or not session.get_outputs():
+        raise CheckpointError(f"{path}: not a digitrec ONNX export (no input or output)")
+    shape_in, shape_out = session.get_inputs()[0].shape, session.get_outputs()[0].shape
+    if any(isinstance(d, int) and d != size for d in shape_in[2:]):
+        raise CheckpointError(
+            f"{path}: preprocessing input_size {size} does not fit the graph's input {shape_in}"
+        )
+    if shape_out and isinstance(shape_out[-1], int) and shape_out[-1] != classes:
+        raise CheckpointError(
+            f"{path}: preprocessing num_classes {classes} does not match the graph's "
+            f"{shape_out[-1]} outputs"
+        )
     return OnnxModule(session), meta, pre
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,40 @@ from digitrec.inference.checkpoint import load_checkpoint
 from digitrec.inference.device import pick_device
 from digitrec.inference.logits import predict_logits
 from digitrec.models import Preprocessing, fold_batchnorm, to_input
+
+
+def _as_pixels(images: object, side: int) -> np.ndarray:
+    """``uint8 (N, side, side)`` from what a caller passed, or DigitrecError (never a silent
+    cast: ``x / 255`` cast to uint8 is all zeros, and -1 wraps to 255)."""
+    try:
+        arr = np.asarray(images)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, unconvertible objects
+        raise DigitrecError(f"expected an array of images: {exc}") from None
+    if arr.size == 0:
+        return np.zeros((0, side, side), dtype=np.uint8)
+    if arr.shape[-2:] != (side, side) or arr.ndim not in (2, 3):
+        raise DigitrecError(
+            f"expected images of shape (N, {side}, {side}) or ({side}, {side}), "
+            f"got {tuple(arr.shape)}"
+        )
+    if arr.dtype == np.uint8:
+        return arr.reshape(-1, side, side)
+    numeric = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    if not numeric:  # bool, complex, strings, objects
+        raise DigitrecError(f"expected uint8 0..255 pixels (got {arr.dtype} values)")
+    low, high = arr.min().item(), arr.max().item()  # plain Python numbers for the messages
+    if isinstance(low, float):
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise DigitrecError("expected uint8 0..255 pixels (got NaN or infinite values)")
+        if (arr != np.round(arr)).any():
+            if low >= 0 and high <= 1:
+                got = "float values in 0..1: multiply by 255"
+            else:
+                got = f"float values in {low:g}..{high:g}, not whole numbers"
+            raise DigitrecError(f"expected uint8 0..255 pixels (got {got})")
+    if low < 0 or high > 255:
+        raise DigitrecError(f"expected uint8 0..255 pixels (got values in {low:g}..{high:g})")
+    return arr.astype(np.uint8).reshape(-1, side, side)
 
 
 @dataclass
@@ -54,9 +89,12 @@ class Predictor:
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``float32 (N, C)`` for MNIST-style ``uint8 (N, 28, 28)``.
 
-        C is the checkpoint's ``num_classes``: 10, or 11 for the ``splitter``.
+        C is the checkpoint's ``num_classes``: 10, or 11 for the ``splitter``. One image may
+        be given as ``(28, 28)``. Other integer types and float arrays holding whole numbers in
+        0..255 are accepted too; anything else (floats scaled to 0..1, values outside 0..255,
+        another shape) raises DigitrecError instead of being silently cast.
         """
-        images = np.asarray(images, dtype=np.uint8).reshape(-1, 28, 28)
+        images = _as_pixels(images, self.preprocessing.input_size)
         if len(images) == 0:
             return np.zeros((0, self.preprocessing.num_classes), dtype=np.float32)
         x = to_input(images, self.preprocessing, self.device)
@@ -66,6 +104,30 @@ class Predictor:
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Predicted digits ``int64 (N,)``."""
         return self.predict_proba(images).argmax(1)
+
+    @property
+    def reject_threshold(self) -> float | None:
+        """The calibrated "not a digit" threshold of ``meta["reject"]``, or None (issue 14)."""
+        from digitrec.inference.reject import reject_info
+
+        info = reject_info(self.meta)
+        return None if info is None else float(info["threshold"])
+
+    def predict_with_reject(
+        self, images: np.ndarray, reject: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(digits int64 (N,), probs float32 (N, 10), rejected bool (N,), score float32 (N,))``.
+
+        ``digits`` is the most likely digit 0-9 (also for a rejected image); ``rejected`` is
+        set where the reject score (:mod:`digitrec.inference.reject`) exceeds the checkpoint's
+        threshold. Without a threshold, or with ``reject=False``, nothing is rejected.
+        """
+        from digitrec.inference.reject import NUM_DIGITS, decide
+
+        proba = self.predict_proba(images)
+        threshold = self.reject_threshold if reject else None
+        digits, rejected, score = decide(proba, np.inf if threshold is None else threshold)
+        return digits, proba[:, :NUM_DIGITS], rejected, score
 
 
 def ensemble_proba(predictors: list[Predictor], images: np.ndarray) -> np.ndarray:

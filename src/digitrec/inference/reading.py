@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.images import load_image, segment_digits
-from digitrec.inference.files import check_image_source, digit_proba
+from digitrec.inference.files import check_image_source
 from digitrec.inference.predictor import Predictor
 
 SPLITTER = Path(__file__).parent.parent / "weights" / "splitter.safetensors"
@@ -23,7 +23,10 @@ def default_splitter() -> Predictor:
 
 
 def read_number(
-    predictor: Predictor, source: str | os.PathLike | bytes, splitter: Predictor | None = None
+    predictor: Predictor,
+    source: str | os.PathLike | bytes,
+    splitter: Predictor | None = None,
+    reject: bool = True,
 ) -> dict:
     """Segment a photo of a multi-digit number and read it left to right.
 
@@ -33,9 +36,15 @@ def read_number(
         splitter: Scores candidate cuts: the packaged ``splitter`` model by default, which has a
             "not one digit" class; pass ``predictor`` itself to score cuts by its own
             confidence.
+        reject: Apply ``predictor``'s calibrated "not a digit" threshold, when it has one: a
+            rejected piece is never turned into a digit; it reads as ``?`` in ``number``, with
+            ``digit`` None and ``rejected`` true (issue 14).
 
     Returns:
         ``{"number": "2026", "digits": [{"digit", "prob", "box"}...], "crops": uint8 (K,28,28)}``
+
+    Raises:
+        NoDigitError: No ink, or every piece is "not a digit".
     """
     splitter = splitter or default_splitter()
     knows_nondigits = splitter.preprocessing.num_classes > 10
@@ -51,13 +60,19 @@ def read_number(
         raise DigitrecError(f"cannot read image '{source!s}': {reason}") from None
     pieces = segment_digits(gray, score=score, straight_cuts=knows_nondigits)
     crops = np.stack([crop for _, crop in pieces])
-    probs = digit_proba(predictor, crops)
-    digits = [
-        {"digit": int(p.argmax()), "prob": float(p.max()), "box": list(box)}
-        for (box, _), p in zip(pieces, probs, strict=True)
-    ]
+    use = reject and predictor.reject_threshold is not None
+    _, probs, rejected, reject_scores = predictor.predict_with_reject(crops, reject=use)
+    digits: list[dict] = []
+    for (box, _), p, rej, sc in zip(pieces, probs, rejected, reject_scores, strict=True):
+        d = {"digit": None if rej else int(p.argmax()), "prob": float(p.max()), "box": list(box)}
+        if use:
+            d.update(rejected=bool(rej), reject_score=float(sc))
+        digits.append(d)
+    if use and all(d["rejected"] for d in digits):
+        lowest = float(reject_scores.min())
+        raise NoDigitError(f"no digit found: not a digit (reject score {lowest:.3f})")
     return {
-        "number": "".join(str(d["digit"]) for d in digits),
+        "number": "".join("?" if d["digit"] is None else str(d["digit"]) for d in digits),
         "digits": digits,
         "crops": crops,
         "gray": gray,

@@ -123,6 +123,7 @@ def create_app(
         splitter = default_splitter()
     limits = limits or Limits()
     runner = Runner(predictor, mode, threads, limits.max_batch)
+    threshold = predictor.reject_threshold  # "not a digit" (issue 14); None: plain argmax
     about = model_info(predictor, limits, info or {})
 
     @contextlib.asynccontextmanager
@@ -162,7 +163,7 @@ def create_app(
 
     def predict_one(item: ImageInput | bytes) -> dict[str, Any]:
         digit = inputs.normalise(inputs.to_gray(item, limits.max_image_pixels))
-        return prediction(runner.proba(digit[None])[0], digit)
+        return prediction(runner.proba(digit[None])[0], digit, threshold)
 
     def predict_many(items: list[ImageInput | bytes]) -> dict[str, Any]:
         results: list[dict[str, Any]] = [{"index": i} for i in range(len(items))]
@@ -176,7 +177,7 @@ def create_app(
         if digits:
             stack = np.stack(digits)
             for i, probs, digit in zip(ok, runner.proba(stack), stack, strict=True):
-                results[i].update(prediction(probs, digit))
+                results[i].update(prediction(probs, digit, threshold))
         return {"results": results}
 
     def read(item: ImageInput | bytes) -> dict[str, Any]:
@@ -192,9 +193,10 @@ def create_app(
         digits = []
         for d, p, crop in zip(reading["digits"], probs, reading["crops"], strict=True):
             x0, y0, x1, y1 = (int(v) for v in d["box"])
-            digits.append({**prediction(p, crop), "box": {"x0": x0, "y0": y0, "x1": x1, "y1": y1}})
+            box = {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+            digits.append({**prediction(p, crop, threshold), "box": box})
         height, width = reading["gray"].shape[:2]
-        number = "".join(str(d["digit"]) for d in digits)
+        number = "".join("?" if d.get("rejected") else str(d["digit"]) for d in digits)
         return {"number": number, "digits": digits, "width": width, "height": height}
 
     @app.post(
@@ -212,7 +214,8 @@ def create_app(
         if isinstance(item, ImageInput) and item.pixels is not None:
             # 28x28 pixels: preprocessing takes well under 3 ms, cheaper here than a thread hop.
             digit = inputs.normalise(np.asarray(item.pixels, dtype=np.uint8))
-            return JSONResponse(prediction((await runner.proba_async(digit[None]))[0], digit))
+            probs = (await runner.proba_async(digit[None]))[0]
+            return JSONResponse(prediction(probs, digit, threshold))
         return JSONResponse(await runner.call(predict_one, item))
 
     @app.post(

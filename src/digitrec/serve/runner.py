@@ -12,6 +12,7 @@ How requests share the model is the ``mode`` (``bench/load.py --modes`` measures
 from __future__ import annotations
 
 import asyncio
+import base64
 import struct
 import threading
 import zlib
@@ -28,9 +29,8 @@ T = TypeVar("T")
 
 
 def png_base64(image: np.ndarray) -> str:
-    """A uint8 (H, W) grey image as a base64 PNG (no Pillow: ~10x faster for a 28x28)."""
-    import base64
-
+    """A uint8 (H, W) grey image as a base64 PNG (no Pillow: ~10x faster for a 28x28; zlib
+    level 1: ~7% larger than level 6 for a 28x28 digit, and twice as fast)."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
     h, w = image.shape
     raw = np.hstack([np.zeros((h, 1), np.uint8), image]).tobytes()  # filter byte 0 per row
@@ -42,22 +42,34 @@ def png_base64(image: np.ndarray) -> str:
     png = (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))  # 8-bit grey
-        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IDAT", zlib.compress(raw, 1))
         + chunk(b"IEND", b"")
     )
     return base64.b64encode(png).decode("ascii")
 
 
-def prediction(probs: np.ndarray, image: np.ndarray) -> dict[str, Any]:
-    """The API's answer for one digit: ``probs`` float (10,) and the model's uint8 (28, 28)."""
+def prediction(
+    probs: np.ndarray, image: np.ndarray, threshold: float | None = None
+) -> dict[str, Any]:
+    """The API's answer for one digit: ``probs`` float (C,) and the model's uint8 (28, 28).
+
+    With the checkpoint's reject ``threshold`` (issue 14) the answer adds ``rejected`` ("not a
+    digit") and ``reject_score``; ``digit`` stays the most likely digit either way.
+    """
     digits = probs[:10]
     best = int(digits.argmax())
-    return {
+    out: dict[str, Any] = {
         "digit": best,
         "confidence": round(float(digits[best]), 6),
         "probabilities": [round(float(p), 6) for p in digits],
         "preview_png": png_base64(image),
     }
+    if threshold is not None:
+        from digitrec.inference.reject import decide
+
+        _, rejected, score = decide(probs[None], threshold)
+        out.update(rejected=bool(rejected[0]), reject_score=round(float(score[0]), 6))
+    return out
 
 
 class _Batcher:

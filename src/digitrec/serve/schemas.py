@@ -51,12 +51,17 @@ class BatchInput(BaseModel):
 class Prediction(BaseModel):
     """What the model says about one digit."""
 
-    # A later "not a digit" reject option adds its fields here (e.g. rejected, reject_score).
     digit: int = Field(description="the most likely digit, 0-9")
     confidence: float = Field(description="its probability")
     probabilities: list[float] = Field(description="P(0) ... P(9)")
     preview_png: str = Field(
         description="the 28x28 image the network saw (after preprocessing), base64 PNG"
+    )
+    rejected: bool | None = Field(
+        None, description="'not a digit': the reject score is above the model's threshold"
+    )
+    reject_score: float | None = Field(
+        None, description="the reject score, 0..1 (high: not a digit); absent without a threshold"
     )
 
 

@@ -22,16 +22,18 @@ class TrainConfig:
 
     model: str = "fast"  # registry name, see `digitrec models`
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # builder arguments
+    # `digitrec data info` names: mnist, fashion-mnist, idx:/folder, kaggle-csv:/train.csv
+    dataset: str = "mnist"
     epochs: int | None = None  # None: the recipe's epochs (or steps)
     steps: int | None = None  # total optimizer steps; wins over epochs
     batch_size: int | None = None  # None: the recipe's
     lr: float | None = None  # peak learning rate; None: the recipe's
     recipe_overrides: dict[str, Any] = field(default_factory=dict)  # any other Recipe field
     seed: int = 0  # seeds the split, init, shuffling, dropout and augmentation
-    val_size: int = 5000  # validation images carved from the 60k training set; 0: none
+    val_size: int = 5000  # validation images carved from the training split; 0: none
     device: str = "auto"  # auto | cpu | cuda | mps
     out: str | None = None  # run directory; None writes nothing
-    data_dir: str | None = None  # MNIST folder; None: $DIGITREC_DATA or the cache
+    data_dir: str | None = None  # the dataset's folder; None: its env variable or the cache
     deterministic: bool = False  # torch deterministic algorithms (bit-identical on CPU)
     max_steps: int | None = None  # smoke mode: stop after this many steps (schedule unchanged)
     train_limit: int | None = None  # use only the first N training images (tests, demos)
@@ -60,7 +62,7 @@ def check_config(cfg: TrainConfig) -> Recipe:
         raise DigitrecError(f"--seed must be a whole number, got {cfg.seed!r}")
     if not 0 <= cfg.seed <= SEED_MAX:
         raise DigitrecError(f"--seed must be in 0..{SEED_MAX}, got {cfg.seed}")
-    n = get_dataset(None).split_sizes.get("train")  # published size (MNIST's: 60,000)
+    n = get_dataset(cfg.dataset).split_sizes.get("train")  # published size (MNIST's: 60,000)
     if cfg.val_size < 0 or (n is not None and cfg.val_size >= n):
         bounds = f"in 0..{n - 1}" if n is not None else "at least 0"
         raise DigitrecError(f"--val-size must be {bounds}, got {cfg.val_size}")

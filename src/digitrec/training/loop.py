@@ -24,12 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digitrec.errors import DigitrecError
 from digitrec.inference.device import pick_device
 from digitrec.inference.metrics import evaluate_tensors
-from digitrec.models import create_model, get_spec
+from digitrec.models import create_model
 from digitrec.training.augment import augment_batch
 from digitrec.training.config import TrainConfig, check_config
-from digitrec.training.data import load_training_data
+from digitrec.training.data import load_run_data, load_training_data
+from digitrec.training.distributed import Dist, epoch_order, shard
 from digitrec.training.optim import EMA, build_optimizer, lr_at
 from digitrec.training.progress import Reporter
 from digitrec.training.result import (
@@ -55,6 +57,7 @@ def train(
     force: bool = False,
     should_stop: StopFn | None = None,
     writer: RunWriter | None = None,
+    dist: Dist | None = None,
 ) -> TrainResult:
     """Train a model; return what happened (see metrics.jsonl for per-epoch records).
 
@@ -66,14 +69,17 @@ def train(
         should_stop: Asked once before every step; True saves ``last`` and returns. Default:
             a SIGINT/SIGTERM flag (:class:`SignalStop`). A function given here replaces it, and
             no signal handler is installed: a distributed run all-reduces its own flag.
-        writer: Where files go; default ``RunWriter(cfg.out)``. ``enabled=False`` writes none.
+        writer: Where files go; default ``RunWriter(cfg.out)`` (on rank 0 only).
+            ``enabled=False`` writes none.
+        dist: This process's rank in a distributed run (see :mod:`digitrec.training.distributed`);
+            default: the initialised process group's, else a single process.
 
     Raises:
         DigitrecError: a bad config or output directory (before any data loads), or a loss
             that is not finite (``last.safetensors`` then keeps the last finite state).
     """
     result, _model = train_model(
-        cfg, reporter, resume, force=force, should_stop=should_stop, writer=writer
+        cfg, reporter, resume, force=force, should_stop=should_stop, writer=writer, dist=dist
     )
     return result
 
@@ -86,10 +92,13 @@ def train_model(
     force: bool = False,
     should_stop: StopFn | None = None,
     writer: RunWriter | None = None,
+    dist: Dist | None = None,
 ) -> tuple[TrainResult, nn.Module]:
     """:func:`train`, also returning the model to evaluate (the EMA copy when kept)."""
-    check_config(cfg)  # before torch's settings change (also done again in _setup)
-    device = pick_device(cfg.device)
+    dist = dist or Dist.current()
+    # Before torch's settings change (also done again in _setup); the batch is the global one.
+    dist.per_rank_batch(check_config(cfg).batch_size)
+    device = dist.train_device(pick_device(cfg.device))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     prev_det = torch.are_deterministic_algorithms_enabled()
@@ -106,7 +115,8 @@ def train_model(
                 Path(resume) if resume is not None else None,
                 force,
                 should_stop,
-                writer or RunWriter(cfg.out),
+                writer or RunWriter(cfg.out, enabled=dist.rank == 0),
+                dist,
             )
             while run.step < run.stop_at and not run.stopping:
                 _run_epoch(run)
@@ -124,20 +134,22 @@ def _setup(
     force: bool,
     should_stop: StopFn,
     writer: RunWriter,
+    dist: Dist,
 ) -> Run:
     """Check the output, build model, optimizer and data, and restore a resumed run."""
     recipe = check_config(cfg)
-    pre = get_spec(cfg.model).preprocessing
     here = resume is not None and writer.path is not None and _same(resume, writer.path)
     writer.prepare(resume=here, force=force)
     try:
+        # Data first: the dataset decides num_classes and the normalisation (no torch RNG used).
+        data, pre, dataset = load_run_data(cfg, device, recipe.nondigits, recipe.nondigit_source)
+        arch_kwargs = {**cfg.model_kwargs, "num_classes": pre.num_classes}
         torch.manual_seed(cfg.seed)
-        model = create_model(cfg.model, **cfg.model_kwargs).to(device)
+        model = dist.prepare(create_model(cfg.model, **arch_kwargs).to(device))
         if recipe.channels_last:
             model = model.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
         optimizer = build_optimizer(recipe, model)
         ema = EMA(model, recipe.ema) if recipe.ema > 0 else None
-        data = load_training_data(cfg, device, pre, recipe.nondigits)
         steps_per_epoch = math.ceil(len(data["y"]) / recipe.batch_size)
         total_steps = recipe.steps or recipe.epochs * steps_per_epoch
         run = Run(
@@ -145,12 +157,16 @@ def _setup(
             steps_per_epoch=steps_per_epoch,
             total_steps=total_steps,
             stop_at=min(total_steps, cfg.max_steps or total_steps),
+            arch_kwargs=arch_kwargs,
+            dataset=dataset,
+            dist=dist,
         )  # fmt: skip
         if resume is not None:
             resumed = restore(resume, model, optimizer, ema, device)
             run.step, run.best, run.rng = resumed.step, resumed.best_score, resumed.rng
             run.saved_step = resumed.step if here else None
             rep.message(f"resumed {resume} at step {run.step}/{total_steps}")
+        run.net = dist.wrap(model)  # DDP, after a resume: it broadcasts rank 0's weights
     except BaseException:
         writer.abandon()
         raise
@@ -164,14 +180,21 @@ def _same(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
+def _stop_requested(run: Run, stats: EpochStats | None = None) -> bool:
+    """Ask the stop function (once per step, the same number of times on every rank).
 
-
-def _stop_requested(run: Run) -> bool:
-    """Ask the stop function (once per step, the same number of times on every rank)."""
-    run.stopping = run.stopping or bool(run.should_stop())
-    return run.stopping
+    Distributed, one all-reduce agrees on the stop flag and on the first non-finite loss in
+    ``stats``, so that every rank stops after the same step, or raises the same error.
+    """
+    if run.stopping:
+        return True
+    stop = bool(run.should_stop())
+    if run.dist.active:
+        stop, bad = run.dist.agree(stop, stats.first_bad_step() if stats is not None else None)
+        if bad is not None:
+            raise diverged(run, f"the loss is not finite at step {bad + 1}", bad)
+    run.stopping = stop
+    return stop
 
 
 def _run_epoch(run: Run) -> None:
@@ -179,29 +202,34 @@ def _run_epoch(run: Run) -> None:
     epoch, first = divmod(run.step, run.steps_per_epoch)
     if _stop_requested(run):
         return
-    gen = torch.Generator().manual_seed(_epoch_seed(run.cfg.seed, epoch))
-    perm = torch.randperm(len(run.data["y"]), generator=gen).to(run.device)
-    torch.manual_seed(_epoch_seed(run.cfg.seed, epoch) + 1)
+    order = epoch_order(len(run.data["y"]), run.cfg.seed, epoch)  # the same on every rank
+    perm = shard(order, run.dist.rank, run.dist.world).to(run.device)  # this rank's part
+    torch.manual_seed(run.dist.augment_seed(run.cfg.seed, epoch))
     if run.rng is not None:  # mid-epoch resume: continue the exact random stream
         set_rng_state(run.rng, run.device)
         run.rng = None
+        if run.dist.rank > 0:  # the checkpoint holds rank 0's stream
+            torch.manual_seed(run.dist.augment_seed(run.cfg.seed, epoch, run.step))
     run.rep.epoch_start(epoch + 1, run.epochs, run.steps_per_epoch)
-    run.model.train()
+    _net(run).train()
     stats = EpochStats(run.device, eager=run.check_every == 1)
-    bsz, t0 = run.recipe.batch_size, time.perf_counter()
+    bsz, t0 = run.dist.per_rank_batch(run.recipe.batch_size), time.perf_counter()
     for i in range(first, run.steps_per_epoch):
-        if i > first and (run.step >= run.stop_at or _stop_requested(run)):
+        checked = stats if i % run.check_every == 0 else None  # distributed: agreed here
+        if i > first and (run.step >= run.stop_at or _stop_requested(run, checked)):
             break
         _step(run, perm[i * bsz : (i + 1) * bsz], stats)
         done = i + 1
-        if done % run.check_every == 0:
+        if done % run.check_every == 0 and not run.dist.active:
             _check_loss(run, stats)
         if done % 50 == 0 or done == run.steps_per_epoch:
             loss, acc = stats.means()
             run.rep.step(done, loss, acc, stats.seen / (time.perf_counter() - t0))
         if _periodic_save_due(run, done):  # so that kill -9 loses at most save_every_s
-            _check_loss(run, stats)
-            _save_last(run, epoch, epoch_record(run, epoch, stats, time.perf_counter() - t0))
+            if not run.dist.active:  # (distributed, rank 0 alone is here: no collective)
+                _check_loss(run, stats)
+            if not run.dist.active or _weights_finite(run):  # else the next check raises
+                _save_last(run, epoch, epoch_record(run, epoch, stats, time.perf_counter() - t0))
     _end_epoch(run, epoch, stats, time.perf_counter() - t0)
 
 
@@ -222,7 +250,7 @@ def _step(run: Run, idx: torch.Tensor, stats: EpochStats) -> None:
     lr = lr_at(recipe, run.step, run.total_steps, run.steps_per_epoch)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    logits = run.model(xb)
+    logits = _net(run)(xb)
     loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -237,12 +265,18 @@ def _end_epoch(run: Run, epoch: int, stats: EpochStats, seconds: float) -> None:
     """Close an epoch (or the part of one before a stop): validate, log and save."""
     run.train_time += seconds
     _check_loss(run, stats)
+    if run.dist.active:  # the record counts every rank's images (one all-reduce)
+        loss, correct, seen = run.dist.sum([stats.loss.item(), stats.correct.item(), stats.seen])
+        stats.loss.fill_(loss)
+        stats.correct.fill_(round(correct))
+        stats.seen = round(seen)
     record = epoch_record(run, epoch, stats, seconds)
     resume_state = train_tensors(run.model, run.optimizer, run.ema, run.device)
     full = (run.step % run.steps_per_epoch == 0 or run.step >= run.stop_at) and not run.stopping
+    if full or run.dist.active:  # distributed: agreed before rank 0's save checks again
+        _check_weights(run)
     if full:
-        check_weights(run)
-        if "val_x" in run.data:
+        if "val_x" in run.data and run.dist.rank == 0:  # only rank 0 reports and saves
             val = evaluate_tensors(_eval_model(run), run.data["val_x"], run.data["val_y"])
             record.update(val_loss=val["loss"], val_acc=val["accuracy"])
         run.rep.epoch_end(record)
@@ -257,10 +291,33 @@ def _end_epoch(run: Run, epoch: int, stats: EpochStats, seconds: float) -> None:
 
 
 def _check_loss(run: Run, stats: EpochStats) -> None:
-    """Stop at a non-finite loss, naming the first step that had one."""
+    """Stop at a non-finite loss, naming the first step that had one (on any rank)."""
     bad = stats.first_bad_step()
+    if run.dist.active:  # a collective: every rank calls this at the same points
+        _, bad = run.dist.agree(False, bad)
     if bad is not None:
         raise diverged(run, f"the loss is not finite at step {bad + 1}", bad)
+
+
+def _check_weights(run: Run) -> None:
+    """:func:`check_weights`; distributed, agreed: every rank raises if any rank's fail."""
+    if not run.dist.active:
+        check_weights(run)
+        return
+    if not _weights_finite(run):
+        run.dist.agree(False, run.step - 1)
+        check_weights(run)  # raises
+    _, bad = run.dist.agree(False, None)
+    if bad is not None:
+        raise diverged(run, f"another rank's weights are not finite after step {run.step}", bad)
+
+
+def _weights_finite(run: Run) -> bool:
+    try:
+        check_weights(run)
+    except DigitrecError:
+        return False
+    return True
 
 
 def _save_last(
@@ -304,10 +361,15 @@ def _finish(run: Run) -> tuple[TrainResult, nn.Module]:
     return result, _eval_model(run)
 
 
+def _net(run: Run) -> nn.Module:
+    """The module the steps call: the DDP wrapper of ``run.model`` in a distributed run."""
+    return run.net if run.net is not None else run.model
+
+
 def _eval_model(run: Run) -> nn.Module:
     """The weights to evaluate: the EMA copy when the recipe keeps one."""
     if run.ema is None:
         return run.model
-    shadow = create_model(run.cfg.model, **run.cfg.model_kwargs).to(run.device)
+    shadow = create_model(run.cfg.model, **run.arch_kwargs).to(run.device)
     shadow.load_state_dict(run.ema.shadow)
     return shadow.eval()

@@ -38,6 +38,9 @@ class Recipe:
     # Synthetic "not one digit" images (touching pairs, cut digits) added as class 10, as a
     # fraction of the training images; for models that score cuts in `read` (see synth.py).
     nondigits: float = 0.0
+    # Which non-digits: "" (the splitter's pieces) or kinds of digitrec.data.nondigits joined
+    # by "+", e.g. "letters+doodles+pieces+noise" for a "not a digit" reject class (issue 14).
+    nondigit_source: str = ""
     source: str = ""  # where the recipe comes from
 
     def replace(self, **changes: object) -> Recipe:

@@ -14,6 +14,7 @@ from digitrec.errors import DigitrecError
 from digitrec.inference.checkpoint import build_meta
 from digitrec.models import Preprocessing
 from digitrec.training.config import TrainConfig
+from digitrec.training.distributed import Dist
 from digitrec.training.optim import EMA, lr_at
 from digitrec.training.progress import Reporter
 from digitrec.training.recipes import Recipe
@@ -105,7 +106,14 @@ class Run:
     stopping: bool = False  # the stop function said so
     record: dict[str, Any] = field(default_factory=dict)  # the last epoch's metrics
     saved_step: int | None = None  # the step last.safetensors holds
+    # The builder's arguments as saved: the config's model_kwargs plus num_classes.
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)  # meta["dataset"]: the spec's record
     last_save: float = 0.0  # time.perf_counter() of the last save of last.safetensors
+    # A distributed run's place (rank, world) and the DDP wrapper that the steps call; the
+    # other code keeps using ``model``, the unwrapped module (see training.distributed).
+    dist: Dist = field(default_factory=Dist)
+    net: nn.Module | None = None
 
     @property
     def epochs(self) -> int:
@@ -125,8 +133,9 @@ class Run:
         """The metadata of a checkpoint saved now."""
         return build_meta(
             self.cfg.model,
-            self.cfg.model_kwargs,
+            self.arch_kwargs,
             self.pre,
+            dataset=self.dataset,
             train_config=dataclasses.asdict(self.cfg),
             recipe=dataclasses.asdict(self.recipe),
             metrics=record,

@@ -26,7 +26,7 @@ from digitrec.io import atomic_write
 # The files that make a directory "hold a run"; --force deletes them before a new run starts.
 RUN_FILES = ("config.json", "metrics.jsonl", f"best{SUFFIX}", f"last{SUFFIX}")
 # Made from a run's checkpoints after training (evaluate, export): stale once the run is replaced.
-DERIVED_FILES = ("test_metrics.json", "best.onnx")
+DERIVED_FILES = ("test_metrics.json", "best.onnx", "report.html")
 
 
 def holds_run(path: str | os.PathLike) -> bool:
