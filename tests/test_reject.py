@@ -115,7 +115,9 @@ def test_predict_cli_says_not_a_digit(tmp_path: Path, capsys) -> None:
     assert "no digit found" in err
     assert main(["predict", "--json", str(letter)]) == 0
     answer = json.loads(capsys.readouterr().out)[0]
-    assert answer["rejected"] is True and answer["reject_score"] == pytest.approx(float(line[2]), abs=5e-4)
+    assert answer["rejected"] is True and answer["reject_score"] == pytest.approx(
+        float(line[2]), abs=5e-4
+    )
     # --no-reject: the old answer, the most likely digit.
     assert main(["predict", "--no-reject", str(letter)]) == 0
     plain = capsys.readouterr().out.strip().split("\t")

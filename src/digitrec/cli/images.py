@@ -174,7 +174,8 @@ def _report(results, args: argparse.Namespace) -> tuple[list, list, int]:
             print(f"{r.source}\tnot a digit\t{r.reject_score:.3f}", flush=True)
         elif r.error is None:
             guesses = "  ".join(f"{d}:{p:.3f}" for d, p in r.top or [])
-            print(f"{r.source}\t{r.digit}\t{r.prob:.3f}\t{guesses}", flush=True)
+            doubt = f"\tlow confidence: {r.low_confidence_reason}" if r.low_confidence else ""
+            print(f"{r.source}\t{r.digit}\t{r.prob:.3f}\t{guesses}{doubt}", flush=True)
         first = False
         if args.csv:
             rows.append(_csv_row(r, args.top))
@@ -223,13 +224,15 @@ def read(args: argparse.Namespace) -> int:
         splitter = Predictor.from_checkpoint(args.splitter, args.device, args.tta)
     reading = read_number(predictor, args.image, splitter, reject=not args.no_reject)
     if args.json:
-        print(json.dumps({"number": reading["number"], "digits": reading["digits"]}, indent=2))
+        keys = ("number", "low_confidence", "low_confidence_reason", "digits")
+        print(json.dumps({k: reading[k] for k in keys}, indent=2))
     else:
         confs = " ".join(
             f"{'?' if d['digit'] is None else d['digit']}:{d['prob']:.3f}"
             for d in reading["digits"]
         )
-        print(f"{reading['number']}\t{confs}")
+        doubt = f"\tlow confidence: {reading['low_confidence_reason']}"
+        print(f"{reading['number']}\t{confs}{doubt if reading['low_confidence'] else ''}")
     if args.show:
         from digitrec.report.plots import save_reading
 

@@ -74,8 +74,8 @@ def _font(path: str) -> ImageFont.FreeTypeFont:
 @functools.lru_cache(maxsize=64)
 def _digit_height(path: str) -> int:
     """Height in pixels of the font's '0' at :data:`RENDER_SIZE`: the family's digit height."""
-    x0, y0, x1, y1 = _font(path).getbbox("0")
-    return max(1, y1 - y0)
+    _, y0, _, y1 = _font(path).getbbox("0")
+    return max(1, int(y1 - y0))
 
 
 def glyph(char: str, path: Path, height: float, rng: np.random.Generator) -> np.ndarray:
@@ -90,7 +90,7 @@ def glyph(char: str, path: Path, height: float, rng: np.random.Generator) -> np.
     """
     font = _font(str(path))
     stroke = int(rng.integers(0, 4))  # px at RENDER_SIZE
-    x0, y0, x1, y1 = font.getbbox(char, stroke_width=stroke)
+    x0, _, x1, y1 = (int(v) for v in font.getbbox(char, stroke_width=stroke))
     pad = 8
     img = Image.new("L", (x1 - x0 + 2 * pad, y1 + 2 * pad), 0)
     ImageDraw.Draw(img).text(
@@ -116,3 +116,28 @@ def glyph(char: str, path: Path, height: float, rng: np.random.Generator) -> np.
     if cols.size == 0:
         return np.zeros((max(1, round(height)), 1), dtype=np.float32)
     return np.ascontiguousarray(arr[:, cols[0] : cols[-1] + 1])
+
+
+def font_digits(split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Digits written in a split's fonts, MNIST-normalised like MNIST's own digits.
+
+    Each is a random digit in a random font file of the split, with random weight and slant,
+    rendered at 20 px digit height, then centred by its centre of mass in a 28x28 frame
+    (:func:`digitrec.images.normalise.center_digit`); feed them to
+    :func:`digitrec.data.synth.photoize` like MNIST digits.
+
+    Returns:
+        uint8 (n, 28, 28) white-on-black digits and int64 (n,) labels.
+    """
+    from digitrec.images.normalise import center_digit
+
+    files = font_files(split)
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    out = np.empty((n, 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        path = files[int(rng.integers(0, len(files)))]
+        alpha = glyph(str(label), path, 20.0, rng)
+        rows = np.nonzero(alpha.max(axis=1) > 0.1)[0]
+        out[i] = center_digit(alpha[rows[0] : rows[-1] + 1] * 255.0)
+    return out, labels.astype(np.int64)

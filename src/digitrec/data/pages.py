@@ -160,17 +160,24 @@ def pencil(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return alpha * grain * rng.uniform(0.7, 0.9)
 
 
-def _smooth_noise(shape: tuple[int, int], cells: tuple[int, int], rng) -> np.ndarray:
+def _smooth_noise(
+    shape: tuple[int, int], cells: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Smooth random field in 0..1 (float32 ``shape``) from a (rows, cols) grid of cells."""
     grid = rng.random(cells).astype(np.float32)
-    pil = Image.fromarray(grid, mode="F").resize(shape[::-1], Image.Resampling.BICUBIC)
+    pil = Image.fromarray(grid, mode="F").resize((shape[1], shape[0]), Image.Resampling.BICUBIC)
     return np.asarray(pil, dtype=np.float32)
 
 
 def _room(box: Box, size: tuple[int, int]) -> list[tuple[str, int]]:
     """Free pixels between the writing and each border, largest first."""
     width, height = size
-    free = [("left", box[0]), ("right", width - box[2]), ("top", box[1]), ("bottom", height - box[3])]
+    free = [
+        ("left", box[0]),
+        ("right", width - box[2]),
+        ("top", box[1]),
+        ("bottom", height - box[3]),
+    ]
     return sorted(free, key=lambda s: -s[1])
 
 
@@ -186,9 +193,7 @@ def _beyond(side: str, depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(along - dist + 0.5, 0.0, 1.0)
 
 
-def scene(
-    img: np.ndarray, box: Box, conds: frozenset[str], rng: np.random.Generator
-) -> np.ndarray:
+def scene(img: np.ndarray, box: Box, conds: frozenset[str], rng: np.random.Generator) -> np.ndarray:
     """Apply the scene conditions to a photo of the page (float32 (H, W, 3), modified)."""
     height, width = img.shape[:2]
     size = (width, height)

@@ -37,8 +37,10 @@ SPECK_FRACTION = 0.05
 MIN_INK_PIXELS = 4
 # Page cleanup (images/page.py) runs on photo-sized images: short side at least this (px).
 PHOTO_SIDE = 64
-# Ink in a shadow is boosted by paper brightness ratio, at most this much (shadow >= 0.4).
+# Dark ink in a shadow or under glare is boosted back to the contrast it has on the lit
+# paper, at most this much (a shadow at 40 % of the light, glare that leaves a third of it).
 MAX_SHADOW_GAIN = 2.5
+MAX_GLARE_GAIN = 3.0
 
 _8_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -129,8 +131,10 @@ def _otsu(values: np.ndarray) -> float:
     m0 = np.cumsum(hist * centres)
     w1 = w0[-1] - w0
     with np.errstate(divide="ignore", invalid="ignore"):
-        between = w0 * w1 * (m0 / w0 - (m0[-1] - m0) / w1) ** 2
-    return float(edges[int(np.nanargmax(between[:-1])) + 1])
+        between = (w0 * w1 * (m0 / w0 - (m0[-1] - m0) / w1) ** 2)[:-1]
+    if not np.isfinite(between).any():  # every value in one bin (a two-tone drawing): no split
+        return 0.0
+    return float(edges[int(np.nanargmax(between)) + 1])
 
 
 def _as_gray(gray: np.ndarray) -> np.ndarray:
@@ -147,8 +151,9 @@ def _as_gray(gray: np.ndarray) -> np.ndarray:
 def _above_paper(g: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, np.ndarray]:
     """Ink above the paper level of an ink-bright photo ``g`` (float32 (H, W)).
 
-    Returns the ink (float32, >= 0) and the paper level. Dark ink in a shadow is boosted by
-    how much darker the paper is there, so a digit half in shadow keeps one stroke strength.
+    Returns the ink (float32, >= 0) and the paper level. Dark ink in a shadow or under glare
+    is boosted by how much the paper's brightness differs there from the lit paper (the 90th
+    percentile), so a digit half in shadow or glare keeps one stroke strength.
     """
     paper = paper_level(g)
     resid = g - paper
@@ -157,7 +162,10 @@ def _above_paper(g: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, np.ndarray]
     if dark_ink:
         bright = 255.0 - paper  # the paper's own brightness
         ref = float(np.percentile(bright[::step, ::step], 90))
-        ink *= np.clip(ref / np.maximum(bright, 1.0), 1.0, MAX_SHADOW_GAIN)
+        # Shadow multiplies paper and ink alike; glare adds white, shrinking the gap to 255.
+        shadow = np.clip(ref / np.maximum(bright, 1.0), 1.0, MAX_SHADOW_GAIN)
+        glare = np.clip((255.0 - ref) / np.maximum(255.0 - bright, 1.0), 1.0, MAX_GLARE_GAIN)
+        ink *= shadow * glare
     return ink, paper
 
 
@@ -241,7 +249,8 @@ def ink_map(gray: np.ndarray, clean_page: bool = True) -> InkMap:
     labels, areas, low, high = _threshold(ink, sigma)
     report = PageReport()
     if paper is not None:
-        page, report = find_page(labels > 0, paper)
+        # Faint page lines are found whole, not only where they touch the writing.
+        page, report = find_page(ink > low, paper, labels > 0)
         if page.any():
             ink = np.where(page, 0.0, ink)
             if ink.max() <= max(NOISE_SIGMAS * sigma, 8.0):

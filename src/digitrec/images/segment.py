@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from digitrec.errors import NoDigitError
 from digitrec.images.normalise import SPECK_FRACTION, center_digit, ink_map
+from digitrec.images.page import PageReport
 
 # Pieces overlapping in x by this fraction of the narrower one, and in y by less than it,
 # belong to the same digit.
@@ -291,8 +292,21 @@ def _best_split(
 
 
 def segment_digits(
-    gray: np.ndarray, score: Scorer | None = None, straight_cuts: bool = False
+    gray: np.ndarray,
+    score: Scorer | None = None,
+    straight_cuts: bool = False,
+    clean_page: bool = True,
 ) -> list[tuple[Box, np.ndarray]]:
+    """Find the digits of a written number: :func:`segment_report` without the page report."""
+    return segment_report(gray, score, straight_cuts, clean_page)[0]
+
+
+def segment_report(
+    gray: np.ndarray,
+    score: Scorer | None = None,
+    straight_cuts: bool = False,
+    clean_page: bool = True,
+) -> tuple[list[tuple[Box, np.ndarray]], PageReport]:
     """Find the digits of a written number and MNIST-normalise each one.
 
     Args:
@@ -305,15 +319,18 @@ def segment_digits(
         straight_cuts: Also try straight vertical cuts. Only for a scorer that knows what is
             not one digit (the ``splitter`` model): a plain digit model is as sure of half a
             '0' as of a whole one, and straight cuts then split real digits.
+        clean_page: Drop what is page rather than writing first (lines, the paper's edge, a
+            frame: see :mod:`digitrec.images.page`).
 
     Returns:
         Left to right, ``(box, digit)`` pairs: ``box`` = (x0, y0, x1, y1) in ``gray``'s pixels
-        (exclusive ends) and ``digit`` uint8 (28, 28) white on black.
+        (exclusive ends) and ``digit`` uint8 (28, 28) white on black; and what page cleanup
+        dropped.
 
     Raises:
         NoDigitError: No ink in the image.
     """
-    m = ink_map(gray)
+    m = ink_map(gray, clean_page)
     if not m.areas.any():
         raise NoDigitError("no digit found")
     pieces = _merge(_pieces(m.labels, m.areas))
@@ -342,4 +359,4 @@ def segment_digits(
             out.append((box, _digit(part)))
     if not out:
         raise NoDigitError("no digit found")
-    return out
+    return out, m.page

@@ -19,8 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.errors import DigitrecError
-from digitrec.images import load_image, to_mnist
+from digitrec.images import load_image
 from digitrec.images.decode import ImageReadError
+from digitrec.images.normalise import to_mnist_report
+from digitrec.images.page import PageReport
+from digitrec.inference.confidence import low_confidence
 from digitrec.inference.predictor import Predictor
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -42,6 +45,9 @@ class ImageResult:
     error: str | None = None
     rejected: bool = False  # "not a digit": reject score above the checkpoint's threshold
     reject_score: float | None = None  # None: the model has no reject threshold, or --no-reject
+    page: PageReport | None = None  # what page cleanup dropped before the digit
+    low_confidence: bool = False  # the answer deserves a second look (inference/confidence.py)
+    low_confidence_reason: str | None = None
 
     def as_dict(self) -> dict:
         out = {"source": self.source, "digit": self.digit, "prob": self.prob}
@@ -49,6 +55,10 @@ class ImageResult:
         if self.reject_score is not None:
             out["rejected"] = self.rejected
             out["reject_score"] = self.reject_score
+        if self.error is None:
+            out["low_confidence"] = self.low_confidence
+            if self.low_confidence_reason:
+                out["low_confidence_reason"] = self.low_confidence_reason
         if self.error:
             out["error"] = self.error
         return out
@@ -122,13 +132,14 @@ def _decode(src: str | bytes, keep_original: bool) -> ImageResult:
     try:
         check_image_source(src)
         original = load_image(src)
-        image = to_mnist(original)
+        image, page = to_mnist_report(original)
     except DigitrecError as exc:
         msg = str(exc)
         return ImageResult(label, error=msg if label in msg else f"{label}: {msg}")
     except OSError as exc:  # e.g. a file that became unreadable after the check
         return ImageResult(label, error=f"cannot read image '{label}': {_reason(exc)}")
-    return ImageResult(label, image=image, original=original if keep_original else None)
+    kept = original if keep_original else None
+    return ImageResult(label, image=image, original=kept, page=page)
 
 
 def iter_predictions(
@@ -165,6 +176,9 @@ def iter_predictions(
                 r.digit, r.prob = r.top[0]
                 if use:
                     r.rejected, r.reject_score = bool(rejected[i]), float(score[i])
+                if not r.rejected:
+                    r.low_confidence_reason = low_confidence(r.prob, r.page)
+                    r.low_confidence = r.low_confidence_reason is not None
         yield from results
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.errors import DigitrecError, NoDigitError
-from digitrec.images import load_image, segment_digits
+from digitrec.images import load_image
+from digitrec.images.segment import segment_report
+from digitrec.inference.confidence import low_confidence
 from digitrec.inference.files import check_image_source
 from digitrec.inference.predictor import Predictor
 
@@ -41,7 +43,10 @@ def read_number(
             ``digit`` None and ``rejected`` true (issue 14).
 
     Returns:
-        ``{"number": "2026", "digits": [{"digit", "prob", "box"}...], "crops": uint8 (K,28,28)}``
+        ``{"number": "2026", "low_confidence": bool, "low_confidence_reason": str | None,
+        "digits": [{"digit", "prob", "box", "low_confidence"}...], "crops": uint8 (K,28,28)}``;
+        a digit whose probability is low (:mod:`digitrec.inference.confidence`) is flagged,
+        and so is the number.
 
     Raises:
         NoDigitError: No ink, or every piece is "not a digit".
@@ -58,7 +63,7 @@ def read_number(
     except OSError as exc:  # unreadable: the decoder does not catch this itself
         reason = str(exc.strerror or exc).lower()
         raise DigitrecError(f"cannot read image '{source!s}': {reason}") from None
-    pieces = segment_digits(gray, score=score, straight_cuts=knows_nondigits)
+    pieces, page = segment_report(gray, score=score, straight_cuts=knows_nondigits)
     crops = np.stack([crop for _, crop in pieces])
     use = reject and predictor.reject_threshold is not None
     _, probs, rejected, reject_scores = predictor.predict_with_reject(crops, reject=use)
@@ -67,12 +72,23 @@ def read_number(
         d = {"digit": None if rej else int(p.argmax()), "prob": float(p.max()), "box": list(box)}
         if use:
             d.update(rejected=bool(rej), reject_score=float(sc))
+        reason = None if d["digit"] is None else low_confidence(d["prob"], page)
+        d.update(low_confidence=reason is not None)
+        if reason:
+            d.update(low_confidence_reason=reason)
         digits.append(d)
     if use and all(d["rejected"] for d in digits):
         lowest = float(reject_scores.min())
         raise NoDigitError(f"no digit found: not a digit (reject score {lowest:.3f})")
+    doubtful = [
+        f"digit {i + 1}: {d['low_confidence_reason']}"
+        for i, d in enumerate(digits)
+        if d["low_confidence"]
+    ]
     return {
         "number": "".join("?" if d["digit"] is None else str(d["digit"]) for d in digits),
+        "low_confidence": bool(doubtful),
+        "low_confidence_reason": "; ".join(doubtful) or None,
         "digits": digits,
         "crops": crops,
         "gray": gray,
