@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+
+Hook = Callable[[nn.Module, object, torch.Tensor], None]
+
+
+def _forward_with_hooks(model: nn.Module, input_size: int, hooks: dict[nn.Module, Hook]) -> None:
+    """One no-grad, eval-mode pass of a ``(1, 1, S, S)`` zero image with forward hooks attached.
+
+    The hooks are removed and the model's train/eval mode restored afterwards, even on error.
+    """
+    handles = [module.register_forward_hook(hook) for module, hook in hooks.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, input_size, input_size))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -14,7 +35,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 def summary(model: nn.Module, input_size: int = 28) -> str:
     """A Keras-style table: layer, output shape and parameter count, then the totals."""
     rows: list[tuple[str, str, int]] = []
-    hooks = []
+    hooks: dict[nn.Module, Hook] = {}
     for name, module in model.named_modules():
         if name and not list(module.children()):  # leaf layers only
 
@@ -23,16 +44,8 @@ def summary(model: nn.Module, input_size: int = 28) -> str:
                 own = sum(p.numel() for p in mod.parameters(recurse=False))
                 rows.append((f"{name} ({type(mod).__name__})", shape, own))
 
-            hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 1, input_size, input_size))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+            hooks[module] = hook
+    _forward_with_hooks(model, input_size, hooks)
     width = max([len(r[0]) for r in rows] + [24]) + 2
     rule = "=" * (width + 36)
     lines = [f"{'Layer (type)':<{width}}{'Output Shape':<24}{'Param #':>12}", rule]
@@ -54,7 +67,7 @@ def count_macs(model: nn.Module, input_size: int = 28) -> int:
     convention of the papers and tables this number is compared with.
     """
     total = 0
-    hooks = []
+    hooks: dict[nn.Module, Hook] = {}
 
     def conv_hook(mod: nn.Module, _inp: object, out: torch.Tensor) -> None:
         nonlocal total
@@ -69,16 +82,8 @@ def count_macs(model: nn.Module, input_size: int = 28) -> int:
 
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
-            hooks.append(module.register_forward_hook(conv_hook))
+            hooks[module] = conv_hook
         elif isinstance(module, nn.Linear):
-            hooks.append(module.register_forward_hook(linear_hook))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 1, input_size, input_size))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+            hooks[module] = linear_hook
+    _forward_with_hooks(model, input_size, hooks)
     return total
