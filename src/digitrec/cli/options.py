@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number in ``low..high`` (no upper bound when ``high`` is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"in {low}..{high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_in(1)
+"""argparse type: an integer >= 1."""
 
 
 def positive_float(text: str) -> float:
@@ -65,24 +75,21 @@ def _dataset(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _checkpoint_flag(p: argparse.ArgumentParser, help: str, **kwargs: object) -> None:
+    p.add_argument("-c", "--checkpoint", metavar="CKPT", help=help, **kwargs)  # type: ignore[arg-type]
+
+
 def _checkpoint(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c",
-        "--checkpoint",
-        metavar="CKPT",
-        help="checkpoint file, run directory (its best, else last) or .onnx export",
-    )
+    _checkpoint_flag(p, "checkpoint file, run directory (its best, else last) or .onnx export")
 
 
 def _checkpoints(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-c",
-        "--checkpoint",
-        metavar="CKPT",
+    _checkpoint_flag(
+        p,
+        "checkpoint, run directory or .onnx; repeat to average an ensemble",
         dest="checkpoints",
         action="append",
         default=[],
-        help="checkpoint, run directory or .onnx; repeat to average an ensemble",
     )
 
 
@@ -109,6 +116,12 @@ def _threads(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _recipe_length(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=positive_int, help="override the recipe's epochs")
+    p.add_argument("--steps", type=positive_int, help="override the recipe's total optimizer steps")
+    p.add_argument("--batch-size", type=positive_int, help="override the recipe's batch size")
+
+
 COMMON = _group(_debug)
 DATA_DIR = _group(_data_dir)
 DATASET = _group(_dataset)
@@ -118,3 +131,6 @@ DEVICE = _group(_device)
 JSON = _group(_json)
 TTA = _group(_tta)
 THREADS = _group(_threads)
+RECIPE_LENGTH = _group(_recipe_length)
+# What every command that trains takes: train and tune.
+TRAINING = [COMMON, DATASET, DATA_DIR, DEVICE, THREADS, RECIPE_LENGTH]

@@ -36,22 +36,6 @@ NEW_RUN_ONLY = (
 RESUME_FLAGS = "--epochs, --max-steps, --threads, --device, --data-dir and --save-every"
 
 
-def _int_in(low: int, high: int | None = None):
-    """argparse type: a whole number in ``low..high``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"in {low}..{high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
-        return value
-
-    return parse
-
-
 def _seconds(text: str) -> float:
     """argparse type: a positive, finite number of seconds."""
     try:
@@ -68,13 +52,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a model (follows its source's recipe by default)",
-        parents=[
-            options.COMMON,
-            options.DATASET,
-            options.DATA_DIR,
-            options.DEVICE,
-            options.THREADS,
-        ],
+        parents=options.TRAINING,
         epilog="--threads: by default train uses the cores not kept busy by other work "
         "(1-minute load average) and prints its choice. --resume continues a run as it was "
         f"configured: only {RESUME_FLAGS} apply to it; the other flags are refused.",
@@ -86,9 +64,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="train on a Kaggle train.csv (the same as --dataset kaggle-csv:FILE)",
     )
-    p.add_argument("--epochs", type=count, help="override the recipe's epochs")
-    p.add_argument("--steps", type=count, help="override the recipe's total optimizer steps")
-    p.add_argument("--batch-size", type=count, help="override the recipe's batch size")
     p.add_argument("--lr", type=float, help="override the recipe's peak learning rate")
     p.add_argument(
         "--set",
@@ -99,10 +74,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "schedule=constant|step|onecycle|linear, optimizer=..., ema=0.999, label_smoothing=0.1, "
         "weight_decay=5e-4, warmup, momentum, nesterov, gamma, channels_last (see README)",
     )
-    p.add_argument("--seed", type=_int_in(0, SEED_MAX), help=f"0..{SEED_MAX} (default: 0)")
+    p.add_argument("--seed", type=options.int_in(0, SEED_MAX), help=f"0..{SEED_MAX} (default: 0)")
     p.add_argument(
         "--val-size",
-        type=_int_in(0),
+        type=options.int_in(0),
         help="validation images carved from train; 0 trains on all 60k (default: 5000)",
     )
     p.add_argument(

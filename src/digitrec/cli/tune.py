@@ -29,13 +29,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tune",
         help="search recipe settings with Optuna (validation accuracy; any number of workers)",
-        parents=[
-            options.COMMON,
-            options.DATASET,
-            options.DATA_DIR,
-            options.DEVICE,
-            options.THREADS,
-        ],
+        parents=options.TRAINING,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -56,9 +50,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="FIELD=VALUE",
         help="a fixed recipe field for every trial, repeatable (as in train)",
     )
-    p.add_argument("--epochs", type=count, help="override the recipe's epochs")
-    p.add_argument("--steps", type=count, help="override the recipe's total optimizer steps")
-    p.add_argument("--batch-size", type=count, help="override the recipe's batch size")
     p.add_argument("--max-steps", type=count, help="stop each trial after N steps (smoke tests)")
     p.add_argument("--seed", type=int, default=0, help="every trial's training seed (default: 0)")
     p.add_argument(
