@@ -12,10 +12,9 @@ from digitrec.errors import DigitrecError
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """``digitrec bench speed|infer``."""
-    bench = sub.add_parser(
-        "bench", help="speed and inference benchmarks against the peer", parents=[options.COMMON]
+    bsub = options.command_group(
+        sub, "bench", "speed and inference benchmarks against the peer", metavar="WHAT"
     )
-    bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     p = bsub.add_parser(
         "speed",
         help="time-to-accuracy of our recipes vs pytorch/examples mnist",

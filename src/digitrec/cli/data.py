@@ -17,10 +17,9 @@ if TYPE_CHECKING:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """``digitrec data fetch|info|show|export-kaggle``."""
     common = [options.COMMON, options.DATASET, options.DATA_DIR]
-    data = sub.add_parser(
-        "data", help="fetch, inspect and export a dataset (MNIST ...)", parents=[options.COMMON]
+    dsub = options.command_group(
+        sub, "data", "fetch, inspect and export a dataset (MNIST ...)", metavar="ACTION"
     )
-    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     p = dsub.add_parser(
         "fetch",

@@ -42,6 +42,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def command_group(
+    sub: argparse._SubParsersAction, name: str, help: str, metavar: str
+) -> argparse._SubParsersAction:
+    """``digitrec NAME SUBCOMMAND``: the NAME parser's subcommands (dest ``NAME_command``)."""
+    group = sub.add_parser(name, help=help, parents=[COMMON])
+    return group.add_subparsers(dest=f"{name}_command", metavar=metavar, required=True)
+
+
 def _group(*adders: object) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     for add in adders:
