@@ -193,24 +193,18 @@ def pooling_section(image: np.ndarray) -> dict[str, Any]:
                 boxes=[Box(r, c, 4, 4)],
             )
         ),
-        "max_png": png_uri(
-            panel(
-                maxed,
-                f"max pool {f}×{f}, stride {s}",
-                vmin=0,
-                vmax=255,
-                boxes=[Box(r // 2, c // 2, 2, 2)],
+        **{
+            key: png_uri(
+                panel(
+                    pooled,
+                    f"{kind} pool {f}×{f}, stride {s}",
+                    vmin=0,
+                    vmax=255,
+                    boxes=[Box(r // 2, c // 2, 2, 2)],
+                )
             )
-        ),
-        "avg_png": png_uri(
-            panel(
-                averaged,
-                f"average pool {f}×{f}, stride {s}",
-                vmin=0,
-                vmax=255,
-                boxes=[Box(r // 2, c // 2, 2, 2)],
-            )
-        ),
+            for key, pooled, kind in (("max_png", maxed, "max"), ("avg_png", averaged, "average"))
+        },
     }
 
 
