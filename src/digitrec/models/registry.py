@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, lookup
 from digitrec.models.preprocessing import Preprocessing
 
 
@@ -60,12 +60,7 @@ def list_models() -> list[str]:
 
 def get_spec(name: str) -> ModelSpec:
     """The registry entry for ``name``; an unknown name lists the valid ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise DigitrecError(
-            f"unknown model {name!r}; choose from {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    return lookup(_REGISTRY, name, "model")
 
 
 def create_model(name: str, **kwargs: object) -> nn.Module:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, lookup
 from digitrec.training.augment import AUGMENTS
 from digitrec.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -202,9 +202,4 @@ RECIPES: dict[str, Recipe] = {
 
 def recipe_for(model: str) -> Recipe:
     """The default recipe of a registered model; an unknown name lists the valid ones."""
-    try:
-        return RECIPES[model]
-    except KeyError:
-        raise DigitrecError(
-            f"unknown model {model!r}; choose from {', '.join(sorted(RECIPES))}"
-        ) from None
+    return lookup(RECIPES, model, "model")
