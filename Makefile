@@ -43,7 +43,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	mkdir -p bench/results
 	$(VENV)/bin/digitrec bench speed --models fast:5,accurate:3 --tta accurate --json bench/results/speed.json
-	$(VENV)/bin/python bench/photos.py --json bench/results/photos.json  # trains runs/accurate-all60k
+	$(VENV)/bin/python bench/photos.py --json bench/results/photos.json
+	$(VENV)/bin/python bench/read.py --json bench/results/read.json
+	$(VENV)/bin/digitrec train --model accurate --val-size 0 --out runs/accurate-all60k --force
 	$(VENV)/bin/digitrec train --model fast --val-size 0 --out runs/fast-all60k --force
 	$(VENV)/bin/digitrec bench infer fast=runs/fast-all60k accurate=runs/accurate-all60k --json bench/results/infer.json
 	$(VENV)/bin/python bench/step_time.py --models fast,accurate --profile

@@ -14,7 +14,7 @@ Two sets, never mixed:
   chosen on this set only; ``--set dev`` also prints how the threshold was picked.
 
     python bench/photos.py [--set bench|dev] [--n 1000] [--fonts 300] [--seed 0]
-                           [--conditions table,ruled] [--checkpoint FILE] [--json FILE]
+                           [--conditions table,ruled] [--checkpoint FILE] [--tta] [--json FILE]
 """
 
 from __future__ import annotations
@@ -113,12 +113,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="synthesis seed (default: 0)")
     parser.add_argument("--conditions", help="comma-separated subset of the conditions")
     parser.add_argument("--checkpoint", default=str(WEIGHTS), help="default: packaged digits")
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation (5 views)")
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     conditions = args.conditions.split(",") if args.conditions else list(CONDITIONS)
-    predictor = Predictor.from_checkpoint(args.checkpoint)
+    predictor = Predictor.from_checkpoint(args.checkpoint, tta=args.tta)
     sets = digits_of(args.which, args.n, args.fonts, args.seed)
     sha = hashlib.sha256(Path(args.checkpoint).read_bytes()).hexdigest()[:12]
     print(f"set: {args.which} (fonts: {', '.join(FONT_SPLITS[args.which])}), seed {args.seed}")
@@ -166,6 +167,7 @@ def main() -> None:
         "n_fonts": len(sets["fonts"][1]),
         "checkpoint": args.checkpoint,
         "checkpoint_sha256": sha,
+        "tta": args.tta,
         "machine": machine_info(torch.device("cpu")),
         "low_confidence": LOW_CONFIDENCE,
         "rows": rows,

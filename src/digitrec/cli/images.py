@@ -120,6 +120,11 @@ def predict(args: argparse.Namespace) -> int:
         if not args.no_reject and predictor.reject_threshold is not None:
             _, _, rejected, score = predictor.predict_with_reject(img[None])
             result.rejected, result.reject_score = bool(rejected[0]), float(score[0])
+        if not result.rejected:
+            from digitrec.inference.confidence import low_confidence
+
+            result.low_confidence_reason = low_confidence(top[0][1])
+            result.low_confidence = result.low_confidence_reason is not None
         results = iter([result])
     elif not args.images:
         raise DigitrecError("give image files or directories, or --split/--index")

@@ -32,9 +32,9 @@ DESCRIPTIONS = {
     "strip": "a dark strip (10-30 px) at one border",
     "ruled": "ruled paper with a red margin",
     "squared": "squared paper, pencil",
-    "glare": "glare (a bright spot) near the digit",
+    "glare": "glare (a bright spot) near the writing",
     "tilt": "perspective tilt",
-    "frame": "a frame drawn around the digit",
+    "frame": "a frame drawn around the writing",
     "point": "a decimal point after the digit",
     "mixed": "two of the conditions above at once",
 }

@@ -4,7 +4,10 @@ Used by the tests and by the README measurement of how well accuracy transfers f
 photographed handwriting. Every image goes through the full realistic path: dark ink on
 coloured, unevenly lit paper, off-centre at 3-7x scale, slightly rotated, noisy, and finally
 JPEG-encoded. The generators return the encoded JPEG **bytes**, exactly what a user would upload;
-decode them with :func:`digitrec.images.load_image`.
+decode them with :func:`digitrec.images.load_image`. A page ``condition``
+(:mod:`digitrec.data.pages`: the table beyond the paper's edge, ruled lines, glare, ...) adds
+what a phone photo of a page shows besides the writing; numbers can also be written in
+handwriting fonts (:func:`make_font_numbers`, :mod:`digitrec.data.fonts`).
 """
 
 from __future__ import annotations
@@ -138,8 +141,27 @@ def compose_number(
     return strip
 
 
+def _gaps(k: int, rng: np.random.Generator) -> list[int]:
+    """Gaps between ``k`` digits at MNIST scale: 2-8 px, or 0/-1 px (touching) 15 % of the time."""
+    return [
+        int(rng.integers(-1, 1)) if rng.random() < TOUCHING else int(rng.integers(2, 9))
+        for _ in range(k - 1)
+    ]
+
+
+def _number_photo(strip: np.ndarray, rng: np.random.Generator, condition: str) -> bytes:
+    """A number strip (ink alpha at MNIST scale) scaled 2.5-5x, rotated up to 4 degrees, shot."""
+    factor = rng.uniform(2.5, 5.0)
+    width = max(CANVAS[0], int(strip.shape[1] * factor) + 40)
+    alpha = _scaled_alpha(strip, factor, rng.uniform(-4.0, 4.0))
+    conds = pages.expand(condition, rng)
+    alpha = pages.pen_marks(alpha, conds, rng)
+    size = (max(width, alpha.shape[1] + 8), max(CANVAS[1], alpha.shape[0] + 8))
+    return _photo(alpha, size, rng, conds)
+
+
 def make_numbers(
-    digits: np.ndarray, labels: np.ndarray, n: int = 200, seed: int = 0
+    digits: np.ndarray, labels: np.ndarray, n: int = 200, seed: int = 0, condition: str = "clean"
 ) -> list[tuple[bytes, str]]:
     """Photos of multi-digit numbers written with MNIST digits.
 
@@ -152,6 +174,8 @@ def make_numbers(
         labels: int (N,) their labels.
         n: How many numbers.
         seed: Seed for reproducibility.
+        condition: Page condition of the photos (:data:`digitrec.data.pages.CONDITIONS`; a
+            "frame" goes round the whole number, a "point" after it).
 
     Returns:
         ``n`` pairs of (JPEG bytes, the number as a string such as ``"2026"``).
@@ -162,17 +186,46 @@ def make_numbers(
     for _ in range(n):
         k = int(rng.integers(2, 7))
         idx = rng.choice(len(digits), size=k, replace=False)
-        gaps = [
-            int(rng.integers(-1, 1)) if rng.random() < TOUCHING else int(rng.integers(2, 9))
-            for _ in range(k - 1)
-        ]
-        strip = compose_number([digits[i] for i in idx], gaps, rng)
-        factor = rng.uniform(2.5, 5.0)
-        width = max(CANVAS[0], int(strip.shape[1] * factor) + 40)
-        alpha = _scaled_alpha(strip, factor, rng.uniform(-4.0, 4.0))
-        size = (max(width, alpha.shape[1] + 8), max(CANVAS[1], alpha.shape[0] + 8))
+        strip = compose_number([digits[i] for i in idx], _gaps(k, rng), rng)
         text = "".join(str(int(labels[i])) for i in idx)
-        out.append((_photo(alpha, size, rng), text))
+        out.append((_number_photo(strip, rng, condition), text))
+    return out
+
+
+def make_font_numbers(
+    split: str, n: int = 200, seed: int = 0, condition: str = "clean"
+) -> list[tuple[bytes, str]]:
+    """Photos of 2-6 digit numbers written in the handwriting fonts of one split.
+
+    Like :func:`make_numbers`, but each number's digits come from one font file of
+    :data:`digitrec.data.fonts.FONT_SPLITS` ``[split]`` (one writer per number), with that
+    writer's weight and slant varying per digit.
+
+    Returns:
+        ``n`` pairs of (JPEG bytes, the number as a string).
+    """
+    from digitrec.data import fonts
+
+    files = fonts.font_files(split)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(2, 7))
+        path = files[int(rng.integers(0, len(files)))]
+        chars = [str(int(c)) for c in rng.integers(0, 10, size=k)]
+        glyphs = [fonts.glyph(c, path, 20.0, rng) for c in chars]
+        gaps = _gaps(k, rng)
+        # Glyphs share their top (the font's ascender line), so their baselines line up.
+        height = max(g.shape[0] for g in glyphs)
+        strip = np.zeros((height, sum(g.shape[1] for g in glyphs) + sum(gaps) + 4), np.float32)
+        x = 2
+        for i, g in enumerate(glyphs):
+            region = strip[: g.shape[0], x : x + g.shape[1]]
+            np.maximum(region, g, out=region)
+            x += g.shape[1] + (gaps[i] if i < len(gaps) else 0)
+        rows = np.nonzero(strip.max(axis=1) > 0.1)[0]
+        strip = np.pad(strip[rows[0] : rows[-1] + 1], ((2, 2), (0, 0)))
+        out.append((_number_photo(strip, rng, condition), "".join(chars)))
     return out
 
 

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.images.decode import load_image
-from digitrec.images.page import PageReport, find_page, paper_level
+from digitrec.images.page import PageReport, find_page, ink_above_paper
 from digitrec.images.page import dark_ink as page_dark_ink
 
 # Images are shrunk to at most this side before analysis; digits stay far above 20 px.
@@ -33,14 +33,12 @@ GRID_BLOCKS = 10
 NOISE_SIGMAS = 3.0
 # Components smaller than this fraction of the largest one are specks.
 SPECK_FRACTION = 0.05
+# A small piece entirely beside the digit, no bigger than this fraction of its height, is a dot.
+DOT_SIZE = 0.25
 # A digit needs at least this many strong-ink pixels in one component.
 MIN_INK_PIXELS = 4
 # Page cleanup (images/page.py) runs on photo-sized images: short side at least this (px).
 PHOTO_SIDE = 64
-# Dark ink in a shadow or under glare is boosted back to the contrast it has on the lit
-# paper, at most this much (a shadow at 40 % of the light, glare that leaves a third of it).
-MAX_SHADOW_GAIN = 2.5
-MAX_GLARE_GAIN = 3.0
 
 _8_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -148,27 +146,6 @@ def _as_gray(gray: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def _above_paper(g: np.ndarray, dark_ink: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Ink above the paper level of an ink-bright photo ``g`` (float32 (H, W)).
-
-    Returns the ink (float32, >= 0) and the paper level. Dark ink in a shadow or under glare
-    is boosted by how much the paper's brightness differs there from the lit paper (the 90th
-    percentile), so a digit half in shadow or glare keeps one stroke strength.
-    """
-    paper = paper_level(g)
-    resid = g - paper
-    step = max(1, int(np.sqrt(g.size / 8_000)))
-    ink = np.maximum(resid - float(np.median(resid[::step, ::step])), 0.0)
-    if dark_ink:
-        bright = 255.0 - paper  # the paper's own brightness
-        ref = float(np.percentile(bright[::step, ::step], 90))
-        # Shadow multiplies paper and ink alike; glare adds white, shrinking the gap to 255.
-        shadow = np.clip(ref / np.maximum(bright, 1.0), 1.0, MAX_SHADOW_GAIN)
-        glare = np.clip((255.0 - ref) / np.maximum(255.0 - bright, 1.0), 1.0, MAX_GLARE_GAIN)
-        ink *= shadow * glare
-    return ink, paper
-
-
 def _threshold(ink: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Hysteresis threshold of ``ink``: (labels int32 (H, W), strong areas (K + 1,), low, high).
 
@@ -241,7 +218,7 @@ def ink_map(gray: np.ndarray, clean_page: bool = True) -> InkMap:
     sigma = 1.4826 * float(np.median(np.abs(resid_sub - med)))
     paper = None
     if photo:
-        ink, paper = _above_paper(g, dark_ink)
+        ink, paper = ink_above_paper(g, dark_ink)
     else:
         ink = np.maximum(g - _upsample(grid, tile * step, g.shape) - med, 0.0)
     if ink.max() <= max(NOISE_SIGMAS * sigma, 8.0):
@@ -299,7 +276,10 @@ def center_digit(ink: np.ndarray) -> np.ndarray:
 
 
 def keep_main(labels: np.ndarray, areas: np.ndarray) -> np.ndarray:
-    """Mask of the components that form the digit: the largest plus nearby, non-speck parts."""
+    """Mask of the components that form the digit: the largest plus nearby, non-speck parts.
+
+    A dot beside the digit (a decimal point, a full stop) is not part of it.
+    """
     big = int(np.argmax(areas))
     objects = ndimage.find_objects(labels, max_label=areas.size - 1)
     ys, xs = objects[big - 1]
@@ -311,7 +291,9 @@ def keep_main(labels: np.ndarray, areas: np.ndarray) -> np.ndarray:
         # Gap between this box and the main box (0 when they overlap), in pixels.
         gap_y = max(sl[0].start - ys.stop, ys.start - sl[0].stop, 0)
         gap_x = max(sl[1].start - xs.stop, xs.start - sl[1].stop, 0)
-        keep[lab] = areas[lab] >= 0.15 * areas[big] or max(gap_y, gap_x) <= reach
+        side = max(sl[0].stop - sl[0].start, sl[1].stop - sl[1].start)
+        dot = gap_x > 0 and side <= DOT_SIZE * (ys.stop - ys.start)
+        keep[lab] = areas[lab] >= 0.15 * areas[big] or (max(gap_y, gap_x) <= reach and not dot)
     return keep[labels]
 
 

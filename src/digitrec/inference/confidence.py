@@ -15,7 +15,7 @@ from digitrec.images.page import PageReport
 
 # Probability of the answered digit below which it is flagged (chosen on the development set
 # with the packaged digits model; see the module docstring).
-LOW_CONFIDENCE = 0.5
+LOW_CONFIDENCE = 0.46
 
 
 def low_confidence(prob: float, page: PageReport | None = None) -> str | None:
