@@ -78,3 +78,17 @@ serve: $(STAMP)
 	$(VENV)/bin/digitrec serve
 
 .PHONY: weights serve
+
+## reader: rebuild the packaged sequence reader, src/digitrec/weights/reader.safetensors: a
+## small CRNN (CTC) on 24k synthetic number strips (MNIST training digits, "train" fonts, photo
+## conditions; 15 shards of 1,600), seed 0, 15 epochs. The strips take ~35 CPU-minutes
+## (WORKERS=16 on a 16-core machine: ~2 min); training ~2 min on a GPU (DEVICE=cuda), far
+## longer on a CPU. The shipped file was trained on an H100 with the clock-bound schedule
+## `--max-seconds 116` (15 epochs); its metadata holds the dev accuracy per epoch.
+WORKERS ?= 2
+DEVICE ?= cpu
+reader: $(STAMP)
+	$(PY) bench/make_reader.py --shards 15 --per-shard 1600 --workers $(WORKERS) \
+	    --epochs 15 --device $(DEVICE)
+
+.PHONY: reader

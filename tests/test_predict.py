@@ -96,7 +96,8 @@ def test_predict_cli_files_dirs_and_outputs(
     assert main(args) == 0
     rows = capsys.readouterr().out.strip().splitlines()
     assert len(rows) == 4 and [int(r.split("\t")[1]) for r in rows] == labels[:4].tolist()
-    assert csv.read_text().splitlines()[0] == "source,digit,prob,top1,top2,error"
+    header = "source,digit,prob,top1,top2,rejected,low_confidence,low_confidence_reason,error"
+    assert csv.read_text().splitlines()[0] == header
     with Image.open(show) as fig:
         assert fig.height > 400
     assert main(["predict", "-c", str(fast_run), str(png), "--json"]) == 0
@@ -304,3 +305,64 @@ def test_predict_prints_each_batch_and_ctrl_c_keeps_it(
     out = capsys.readouterr()
     assert [line.split("\t")[0] for line in out.out.splitlines()] == list(map(str, paths[:2]))
     assert out.err.strip().splitlines()[-1] == "digitrec: interrupted"
+
+
+def _letter_png(path: Path) -> Path:
+    """A clear 'X' (held-out font family), dark ink on white: the shipped model rejects it."""
+    from digitrec.data.nondigits import make_letters
+
+    img = make_letters(1, seed=ord("X"), split="bench", glyphs="X", distort=False)[0]
+    Image.fromarray(255 - np.kron(img, np.ones((4, 4), np.uint8))).save(path)
+    return path
+
+
+def test_predict_csv_has_rejected_and_low_confidence(
+    tmp_path: Path, photos, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CSV says what the terminal says: 'not a digit' and 'low confidence' (issue 15)."""
+    import csv
+
+    jpegs, _ = photos
+    digit = _save(tmp_path / "digit.jpg", jpegs[0])
+    letter = _letter_png(tmp_path / "letter.png")
+    missing = tmp_path / "missing.png"
+    out = tmp_path / "p.csv"
+    # Default (shipped) model with its reject threshold; one file fails.
+    assert main(["predict", str(digit), str(letter), str(missing), "--csv", str(out)]) == 1
+    rows = {r["source"]: r for r in csv.DictReader(out.read_text().splitlines())}
+    assert rows[str(digit)]["rejected"] == "false"
+    assert rows[str(digit)]["low_confidence"] == "false"
+    assert rows[str(letter)]["rejected"] == "true"
+    assert rows[str(letter)]["low_confidence"] == "false"  # rejected: never also "doubtful"
+    assert rows[str(missing)]["rejected"] == rows[str(missing)]["low_confidence"] == ""
+    assert "no such file" in rows[str(missing)]["error"]
+    # With a threshold above any probability, every digit answer is flagged, with its reason.
+    monkeypatch.setattr("digitrec.inference.confidence.LOW_CONFIDENCE", 1.01)
+    assert main(["predict", str(digit), "--no-reject", "--csv", str(out)]) == 0
+    (row,) = csv.DictReader(out.read_text().splitlines())
+    assert row["rejected"] == "false" and row["low_confidence"] == "true"
+    assert row["low_confidence_reason"].startswith("probability ")
+    assert "low confidence: probability" in capsys.readouterr().out
+
+
+def test_no_reject_renormalises_over_the_ten_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-reject with the shipped 11-class model: the digits' probabilities sum to 1."""
+    letter = _letter_png(tmp_path / "letter.png")
+    assert main(["predict", str(letter), "--json", "--top", "10"]) == 0
+    kept = json.loads(capsys.readouterr().out)[0]
+    assert kept["rejected"] is True
+    # With the reject rule the model's own share of the ten digits is shown: well under 1.
+    assert sum(t["prob"] for t in kept["top"]) < 0.9
+    assert main(["predict", str(letter), "--no-reject", "--json", "--top", "10"]) == 0
+    plain = json.loads(capsys.readouterr().out)[0]
+    assert "rejected" not in plain
+    assert sum(t["prob"] for t in plain["top"]) == pytest.approx(1.0, abs=1e-5)
+    assert plain["digit"] == kept["digit"]  # the same best guess, only rescaled
+    assert plain["prob"] > kept["prob"]
+    # The dataset-example path too.
+    args = ["predict", "--split", "test", "--index", "0", "--no-reject", "--json", "--top", "10"]
+    assert main(args) == 0
+    example = json.loads(capsys.readouterr().out)[0]
+    assert sum(t["prob"] for t in example["top"]) == pytest.approx(1.0, abs=1e-5)

@@ -161,3 +161,40 @@ def test_batchnorm_folding_keeps_outputs(fast_run: Path) -> None:
         after = folded(x)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert torch.allclose(before, after, atol=1e-4)
+
+
+@pytest.mark.parametrize("model", ["best", "wide"])
+def test_best_recipe_smoke(model: str, tmp_path: Path, mnist_dir: Path) -> None:
+    """`digitrec train --model best` at a few steps: a complete run directory, a sane model."""
+    from digitrec.inference.checkpoint import load_checkpoint
+    from digitrec.training.recipes import recipe_for
+
+    recipe = recipe_for(model)
+    assert recipe.augment == "strong" and ("validation" in recipe.source or model == "wide")
+    out = tmp_path / "run"
+    args = ["train", "--model", model, "--max-steps", "3",
+            "--val-size", "200", "--threads", "1", "--device", "cpu", "--no-eval",
+            "--no-report", "--data-dir", str(mnist_dir), "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["step"] == 3
+    model_ = load_checkpoint(out / "last.safetensors").model
+    assert model_(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_best_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
+    """bench/best.py's search worker at 2 steps: it reports validation accuracy only."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "best.py"
+    spec = importlib.util.spec_from_file_location("best_bench", path)
+    assert spec and spec.loader
+    best = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(best)
+    run = {"name": "t", "model": "best", "kwargs": {"widths": [8, 8, 8], "depths": [1, 1, 1]},
+           "overrides": {"batch_size": 16}, "seed": 0, "device": "cpu",
+           "data_dir": str(mnist_dir), "max_steps": 2, "train_limit": 64}  # fmt: skip
+    out = best.run_one(run)
+    assert 0 <= out["val_acc"] <= 1 and 0 <= out["val_acc_tta"] <= 1
+    assert not any("test" in key for key in out)
+    assert {name for name, *_ in best.CANDIDATES} >= {"small-elastic-20"}

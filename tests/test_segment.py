@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from scipy import ndimage
 
 from conftest import corr
 from digitrec.data.synth import compose_number, make_nondigits, make_numbers
 from digitrec.errors import NoDigitError
 from digitrec.images import load_image, to_mnist
-from digitrec.images.segment import _best_split, segment_digits
+from digitrec.images.marks import find_separators, insert_marks, mark_columns, place_marks
+from digitrec.images.segment import _best_split, segment_digits, segment_number, segment_report
 
 
 def _photo(strip: np.ndarray, scale: int = 3, seed: int = 0) -> np.ndarray:
@@ -180,3 +184,94 @@ def test_packaged_splitter() -> None:
     splitter = default_splitter()
     assert splitter.meta["arch"] == "splitter" and splitter.preprocessing.num_classes == 11
     assert splitter.meta["recipe"]["nondigits"] == 0.5  # it describes how it was trained
+
+
+# ---- decimal points and separator spaces (issue 15) -------------------------------------------
+
+
+def _marked_photo(mnist, text: str, seed: int = 0, point_strokes: float | None = None):
+    """A fixed photo of ``text`` ("3.14", "1 250.75") written with the fixture's MNIST digits,
+    the point drawn as a pen dot (or as a speck)."""
+    from digitrec.data.marked import compose_marked
+
+    strip = compose_marked(_sources(mnist, text), text, np.random.default_rng(seed), point_strokes)
+    return _photo(strip)
+
+
+def _sources(mnist, text: str) -> list[np.ndarray]:
+    """The fixture's digits for ``text``: a repeated digit takes the class's next example."""
+    images, labels = mnist
+    wanted = [int(c) for c in text if c.isdigit()]
+    return [images[np.nonzero(labels == d)[0][wanted[:i].count(d)]] for i, d in enumerate(wanted)]
+
+
+def _layout(seg) -> str:
+    """The marks found, with 'd' for each digit: "d.dd", "d ddd.dd"."""
+    return insert_marks(["d"] * len(seg.digits), seg.marks)
+
+
+@pytest.mark.parametrize(("text", "layout"), [("3.14", "d.dd"), ("1 250.75", "d ddd.dd")])
+def test_decimal_point_and_separator_space(mnist, text: str, layout: str) -> None:
+    seg = segment_number(_marked_photo(mnist, text))
+    assert _layout(seg) == layout
+    # The point is a mark, not a digit or part of one: each crop is its own digit.
+    _assert_matches([c for _, c in seg.digits], _sources(mnist, text))
+    assert segment_report(_marked_photo(mnist, text))[0][0][0] == seg.digits[0][0]
+
+
+def test_noise_speck_is_not_a_point(mnist) -> None:
+    """A speck thinner than the pen (0.4 stroke widths) in an ordinary gap is neither a point
+    nor a digit; the same spot drawn as a pen dot (1.3 stroke widths) is a point."""
+    speck = segment_number(_marked_photo(mnist, "3.14", point_strokes=0.4))
+    assert _layout(speck) == "ddd"
+    dot = segment_number(_marked_photo(mnist, "3.14", point_strokes=1.3))
+    assert _layout(dot) == "d.dd"
+
+
+def test_twelve_digit_number_in_a_wide_photo(mnist) -> None:
+    """A 12-digit grouped number photographed as a 5:1 strip: all digits, three spaces.
+
+    Before the background grid kept >= 4 tiles across the height, this photo's noise estimate
+    tripled and it was "no digit found"."""
+    from digitrec.data.marked import compose_marked
+    from digitrec.data.synth import _number_photo
+
+    images, labels = mnist
+    text = "837 205 916 448"
+    idx = [int(np.nonzero(labels == int(c))[0][k % 3]) for k, c in enumerate(text) if c.isdigit()]
+    rng = np.random.default_rng(22)
+    strip = compose_marked([images[i] for i in idx], text, rng)
+    gray = load_image(_number_photo(strip, rng, "clean"))
+    assert gray.shape[1] > 5 * gray.shape[0]
+    seg = segment_number(gray)
+    assert _layout(seg) == "ddd ddd ddd ddd"
+
+
+def test_separators_from_boxes_and_marks_by_column() -> None:
+    def boxes(xs: list[int]) -> list[tuple[int, int, int, int]]:
+        return [(x, 0, x + 14, 20) for x in xs]
+
+    # Ordinary gaps of 4 px (0.2 digit heights) and one of 14 (0.7): a separator space.
+    assert find_separators(boxes([0, 18, 36, 64, 82]), skip=set()) == [3]
+    assert find_separators(boxes([0, 18, 36, 64, 82]), skip={3}) == []  # it holds a point
+    assert find_separators(boxes([0, 22, 44, 66]), skip=set()) == []  # evenly wide spacing
+    assert insert_marks(list("125075"), [(1, " "), (4, ".")]) == "1 250.75"
+    # Marks are placed by column among another reading's boxes (the sequence reader's).
+    cols = mark_columns(boxes([0, 18, 36]), [(1, ".")])
+    assert cols == [(16.0, ".")]
+    assert place_marks("314", boxes([1, 19, 37]), cols) == "3.14"
+    assert place_marks("31", boxes([1, 19]), [(100.0, ".")]) == "31"  # never after the last
+    assert place_marks("3141", boxes([1, 19, 37]), cols) == "3141"  # digits do not line up
+
+
+def test_read_puts_the_marks_in_the_number(mnist) -> None:
+    from digitrec.inference.checkpoint import SHIPPED_MODEL
+    from digitrec.inference.predictor import Predictor
+    from digitrec.inference.reading import read_number
+
+    predictor = Predictor.from_checkpoint(SHIPPED_MODEL)
+    photo = _marked_photo(mnist, "1 250.75")
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="PNG")
+    for method in ("segment", "auto"):
+        assert read_number(predictor, buf.getvalue(), method=method)["number"] == "1 250.75"

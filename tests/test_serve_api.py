@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
+from digitrec.inference.confidence import LOW_CONFIDENCE
 from digitrec.serve.schemas import BatchResult, Prediction, Reading
 from serve_helpers import as_photo, cli_server, png_bytes, thread_server
 
@@ -131,6 +132,7 @@ def test_predict_pixels_on_real_digits(client: httpx.Client, mnist_test) -> None
         # The ten digits' share; the rest is the model's "not a digit" class (issue 14).
         assert 0.5 < sum(answer["probabilities"]) <= 1 + 1e-3
         assert answer["digit"] == int(np.argmax(answer["probabilities"]))
+        assert answer["low_confidence"] is (answer["confidence"] < LOW_CONFIDENCE)
         assert preview(answer).shape == (28, 28)
         right += answer["digit"] == labels[i]
     assert right >= 19
@@ -164,6 +166,7 @@ def test_predict_batch(client: httpx.Client, mnist_test) -> None:
     assert r.status_code == 200, r.text
     results = BatchResult.model_validate(r.json()).results
     assert [x.digit for x in results[:3]] == labels[:3].tolist()
+    assert [x.low_confidence for x in results[:3]] == [False] * 3
     assert results[3].digit is None and results[3].status == 422
     assert results[3].error is not None and results[3].error.startswith("no digit found")
     files = [("files", (f"{i}.png", png_bytes(as_photo(images[i])), "image/png")) for i in (4, 5)]
@@ -191,6 +194,8 @@ def test_read_a_number(client: httpx.Client, mnist_test) -> None:
         assert r.status_code == 200, r.text
         reading = Reading.model_validate(r.json())
         assert reading.number == want
+        assert reading.low_confidence is False and reading.low_confidence_reason is None
+        assert [d.low_confidence for d in reading.digits] == [False] * 4
         assert (reading.width, reading.height) == (4 * 112, 112)
         lefts = [d.box.x0 for d in reading.digits]
         assert lefts == sorted(lefts)
@@ -201,6 +206,29 @@ def test_read_a_number(client: httpx.Client, mnist_test) -> None:
     blank = png_bytes(np.full((100, 300), 255, np.uint8))
     r = client.post("/api/read", files={"file": ("b.png", blank, "image/png")})
     assert r.status_code == 422 and r.json()["detail"].startswith("no digit found")
+
+
+def test_low_confidence_is_flagged_in_every_answer(
+    tight: str, mnist_test, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/api/predict, /api/predict/batch and /api/read say when an answer deserves a second look
+    (the same flag as `predict` and `read`; here the threshold is raised above any probability,
+    so every digit is flagged)."""
+    monkeypatch.setattr("digitrec.inference.confidence.LOW_CONFIDENCE", 1.01)
+    images, _ = mnist_test
+    r = httpx.post(f"{tight}/api/predict", json={"pixels": images[0].tolist()})
+    answer = Prediction.model_validate(r.json())
+    assert answer.low_confidence is True and answer.low_confidence_reason
+    assert answer.low_confidence_reason.startswith("probability ")
+    r = httpx.post(f"{tight}/api/predict/batch", json={"images": [{"pixels": images[1].tolist()}]})
+    (item,) = BatchResult.model_validate(r.json()).results
+    assert item.low_confidence is True and item.low_confidence_reason
+    png = number_image(images, [0, 1])
+    r = httpx.post(f"{tight}/api/read", json={"image": b64(png)}, timeout=60)
+    reading = Reading.model_validate(r.json())
+    assert reading.low_confidence is True
+    assert reading.low_confidence_reason and "digit 1: probability" in reading.low_confidence_reason
+    assert all(d.low_confidence and d.low_confidence_reason for d in reading.digits)
 
 
 # ---- bad input: a JSON 4xx with a clear message, never a 500 -------------------------------

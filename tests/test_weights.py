@@ -64,7 +64,7 @@ def test_make_weights_smoke_is_reproducible(tmp_path: Path, mnist_dir: Path) -> 
         assert metrics["n"] == 10_000 and 0 <= metrics["accuracy"] <= 1
         outs.append(out)
     ckpt = load_checkpoint(outs[0])
-    assert ckpt.meta["name"] == "digits" and ckpt.meta["arch"] == "accurate"
+    assert ckpt.meta["name"] == "digits" and ckpt.meta["arch"] == "best"
     assert ckpt.meta["test_metrics"]["accuracy"] == metrics["accuracy"]
     assert "--val-size 5000" in ckpt.meta["made_by"]  # held out to calibrate the reject rule
     a, b = (load_file(str(p)) for p in outs)

@@ -63,6 +63,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "'self': the reading model's own confidence)",
     )
     p.add_argument("--no-reject", action="store_true", help=_NO_REJECT)
+    p.add_argument(
+        "--method",
+        choices=["seq", "segment", "auto"],
+        help="segment: cut into digits, then read each; seq: the packaged sequence reader "
+        "(CRNN) reads the whole line; auto: both, combined (default: the best on the "
+        "development set, see digitrec.inference.reading)",
+    )
     p.set_defaults(func=read)
 
     p = sub.add_parser(
@@ -98,7 +105,7 @@ def _predictor(args: argparse.Namespace):  # -> Predictor
 
 
 def predict(args: argparse.Namespace) -> int:
-    from digitrec.inference.files import ImageResult, digit_proba, expand_sources, top_k
+    from digitrec.inference.files import ImageResult, expand_sources, top_k
 
     if args.split and args.images:
         raise DigitrecError("give image files or --split/--index, not both")
@@ -113,12 +120,13 @@ def predict(args: argparse.Namespace) -> int:
         if not 0 <= args.index < len(images):
             raise DigitrecError(f"--index must be in 0..{len(images) - 1}, got {args.index}")
         img = images[args.index]
-        probs = digit_proba(predictor, img[None])[0]
-        top = top_k(probs, args.top)
+        use = not args.no_reject and predictor.reject_threshold is not None
+        # --no-reject: the ten digits' probabilities renormalised to sum to 1.
+        _, probs, rejected, score = predictor.predict_with_reject(img[None], not args.no_reject)
+        top = top_k(probs[0], args.top)
         name = f"{args.split}[{args.index}] (label {labels[args.index]})"
-        result = ImageResult(name, top[0][0], top[0][1], top, probs, img, img)
-        if not args.no_reject and predictor.reject_threshold is not None:
-            _, _, rejected, score = predictor.predict_with_reject(img[None])
+        result = ImageResult(name, top[0][0], top[0][1], top, probs[0], img, img)
+        if use:
             result.rejected, result.reject_score = bool(rejected[0]), float(score[0])
         if not result.rejected:
             from digitrec.inference.confidence import low_confidence
@@ -192,11 +200,17 @@ def _report(results, args: argparse.Namespace) -> tuple[list, list, int]:
 
 
 def _csv_row(r, k: int) -> list:
+    """One CSV row; ``rejected`` and ``low_confidence`` are true/false, empty for a file that
+    failed. A rejected image keeps its best-guess digit (as in ``--json``)."""
     tops = [f"{d}:{p:.4f}" for d, p in r.top or []]
     tops += [""] * (k - len(tops))
     prob = "" if r.prob is None else f"{r.prob:.4f}"
     digit = "" if r.digit is None else r.digit
-    return [r.source, digit, prob, *tops, r.error or ""]
+    flags = ["", "", ""]
+    if r.error is None:
+        reason = r.low_confidence_reason or ""
+        flags = [str(r.rejected).lower(), str(r.low_confidence).lower(), reason]
+    return [r.source, digit, prob, *tops, *flags, r.error or ""]
 
 
 def _write_predictions_csv(path: str, rows: list[list], k: int) -> None:
@@ -207,7 +221,9 @@ def _write_predictions_csv(path: str, rows: list[list], k: int) -> None:
 
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["source", "digit", "prob", *[f"top{i + 1}" for i in range(k)], "error"])
+    tops = [f"top{i + 1}" for i in range(k)]
+    flags = ["rejected", "low_confidence", "low_confidence_reason"]
+    writer.writerow(["source", "digit", "prob", *tops, *flags, "error"])
     writer.writerows(rows)
     atomic_write(path, buf.getvalue())
 
@@ -227,9 +243,10 @@ def read(args: argparse.Namespace) -> int:
     elif args.splitter:
         note_checkpoint(args.splitter)
         splitter = Predictor.from_checkpoint(args.splitter, args.device, args.tta)
-    reading = read_number(predictor, args.image, splitter, reject=not args.no_reject)
+    kwargs = {"method": args.method} if args.method else {}
+    reading = read_number(predictor, args.image, splitter, reject=not args.no_reject, **kwargs)
     if args.json:
-        keys = ("number", "low_confidence", "low_confidence_reason", "digits")
+        keys = ("number", "low_confidence", "low_confidence_reason", "digits", "method")
         print(json.dumps({k: reading[k] for k in keys}, indent=2))
     else:
         confs = " ".join(
@@ -263,7 +280,12 @@ def submit(args: argparse.Namespace) -> int:
     # 10- and 11-class models average over the same 10 columns.
     preds = np.mean([digit_proba(p, images) for p in predictors], axis=0).argmax(1)
     write_submission(args.out, preds)
-    what = f"an ensemble of {len(predictors)}" if len(predictors) > 1 else "1 model"
+    # An ensemble file counts its members: three -c and one 3-member ens.json say the same.
+    networks = sum(
+        len(p.meta["members"]) if p.meta.get("format") == "digitrec-ensemble" else 1
+        for p in predictors
+    )
+    what = f"an ensemble of {networks}" if networks > 1 else "1 model"
     print(f"wrote {args.out}: {len(preds)} rows from {what}")
     return 0
 

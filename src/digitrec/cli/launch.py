@@ -213,4 +213,11 @@ def members_from_args(args: argparse.Namespace, cfg: TrainConfig, seed_max: int)
     def argv_for(seed: int, out: Path) -> list[str]:
         return [*base, "--seed", str(seed), "--out", str(out), "--threads", str(threads)]
 
-    return train_members(list(seeds), outs, argv_for, nproc)
+    code = train_members(list(seeds), outs, argv_for, nproc)
+    if code == 0:
+        import shlex
+
+        ens = f"{args.out}-ensemble.json" if args.out else f"runs/{cfg.model}-ensemble.json"
+        command = ["digitrec", "ensemble", *map(str, outs), "--out", ens]
+        print(f"to use them as one model: {shlex.join(command)}")
+    return code

@@ -1,7 +1,8 @@
 """Option groups shared by several commands (argparse ``parents=``): one spelling, one default.
 
-``--checkpoint`` names a saved model everywhere (a ``.safetensors`` file, a run directory or an
-``.onnx`` export); ``--model`` is only ever a registered architecture name (``train``).
+``--checkpoint`` names a saved model everywhere (a ``.safetensors`` file, a run directory, an
+``.onnx`` export or an ensemble ``.json``); ``--model`` is only ever a registered architecture
+name (``train``).
 """
 
 from __future__ import annotations
@@ -88,13 +89,16 @@ def _checkpoint_flag(p: argparse.ArgumentParser, help: str, **kwargs: object) ->
 
 
 def _checkpoint(p: argparse.ArgumentParser) -> None:
-    _checkpoint_flag(p, "checkpoint file, run directory (its best, else last) or .onnx export")
+    _checkpoint_flag(
+        p,
+        "checkpoint file, run directory (its best, else last), .onnx export or ensemble .json",
+    )
 
 
 def _checkpoints(p: argparse.ArgumentParser) -> None:
     _checkpoint_flag(
         p,
-        "checkpoint, run directory or .onnx; repeat to average an ensemble",
+        "checkpoint, run directory, .onnx or ensemble .json; repeat to average them",
         dest="checkpoints",
         action="append",
         default=[],

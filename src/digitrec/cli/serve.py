@@ -39,7 +39,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "model",
         nargs="?",
         metavar="CHECKPOINT_OR_ONNX",
-        help="the model to serve, as for --checkpoint (default: the model shipped with digitrec)",
+        help="the model to serve, as for --checkpoint (an ensemble .json too; default: the "
+        "model shipped with digitrec)",
     )
     p.add_argument(
         "--host",
@@ -79,7 +80,7 @@ def _model_path(args: argparse.Namespace) -> str:
     if args.model and args.checkpoint and args.model != args.checkpoint:
         raise DigitrecError("give the model once: as CHECKPOINT_OR_ONNX or with --checkpoint")
     path = Path(checkpoint_or_default(args.model or args.checkpoint))
-    if path.suffix.lower() != ".onnx":
+    if path.suffix.lower() not in (".onnx", ".json"):  # .json: an ensemble file
         path = resolve_checkpoint_path(path)
     elif not path.is_file():
         raise DigitrecError(f"{path}: no such file")
@@ -88,6 +89,8 @@ def _model_path(args: argparse.Namespace) -> str:
 
 def _run_info(path: str) -> dict[str, Any]:
     """``GET /api/model`` extras: the test accuracy `digitrec train` left beside a checkpoint."""
+    if Path(path).suffix.lower() == ".json":  # an ensemble records its own (--evaluate)
+        return {}
     report = Path(path).parent / "test_metrics.json"
     try:
         accuracy = json.loads(report.read_text())["accuracy"]

@@ -10,6 +10,7 @@ from digitrec.cli import options
 from digitrec.errors import DigitrecError
 
 if TYPE_CHECKING:
+    from digitrec.inference.evaluate import Evaluation
     from digitrec.training import RunWriter, TrainConfig
     from digitrec.training.distributed import Dist
 
@@ -244,30 +245,35 @@ def _train_one(args: argparse.Namespace, cfg: TrainConfig, dist: Dist) -> int:
     distributed.shutdown()  # nothing more to agree on: the others may leave
     print(f"trained {cfg.model} in {result.train_time_s:.1f}s; checkpoints in {cfg.out}")
     assert cfg.out is not None  # set above: --out, its default or --resume
-    if not args.no_eval:
-        _evaluate_test_split(cfg, writer)
+    evaluation = None if args.no_eval else _evaluate_test_split(cfg, writer)
     if not args.no_report:
         from digitrec.report.run_report import write_run_report
 
         try:
-            print(f"report: {write_run_report(cfg.out, data_dir=cfg.data_dir)}")
+            path = write_run_report(cfg.out, data_dir=cfg.data_dir, evaluation=evaluation)
+            print(f"report: {path}")
         except DigitrecError as exc:  # the run itself succeeded; the report is a bonus
             print(f"digitrec: warning: no report: {exc}", file=sys.stderr)
     return 0
 
 
-def _evaluate_test_split(cfg: TrainConfig, writer: RunWriter) -> None:
-    """Evaluate the run's best checkpoint on its dataset's test split, if it has one."""
+def _evaluate_test_split(cfg: TrainConfig, writer: RunWriter) -> Evaluation | None:
+    """Evaluate the run's best checkpoint on its dataset's test split, if it has one.
+
+    Returns the evaluation, for report.html to reuse; None without a test split.
+    """
     from digitrec.data import get_dataset
     from digitrec.inference.evaluate import evaluate_checkpoint
 
     assert cfg.out is not None
     if "test" not in get_dataset(cfg.dataset).splits:
         print(f"no test split in {cfg.dataset}; skipping the test evaluation", file=sys.stderr)
-        return
-    report = evaluate_checkpoint(cfg.out, "test", cfg.data_dir, "cpu").report
+        return None
+    evaluation = evaluate_checkpoint(cfg.out, "test", cfg.data_dir, "cpu")
+    report = evaluation.report
     print(
         f"test accuracy: {report['accuracy']:.4f}  loss: {report['loss']:.4f}"
         f"  ({report['errors']} errors of {report['n']})"
     )
     writer.write_json("test_metrics.json", report)
+    return evaluation

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from digitrec.errors import NoDigitError
+from digitrec.images.marks import find_dots, find_separators
 from digitrec.images.normalise import SPECK_FRACTION, center_digit, ink_map
 from digitrec.images.page import PageReport
 
@@ -307,7 +308,36 @@ def segment_report(
     straight_cuts: bool = False,
     clean_page: bool = True,
 ) -> tuple[list[tuple[Box, np.ndarray]], PageReport]:
-    """Find the digits of a written number and MNIST-normalise each one.
+    """Find the digits of a written number: :func:`segment_number` without the marks."""
+    seg = segment_number(gray, score, straight_cuts, clean_page)
+    return seg.digits, seg.page
+
+
+@dataclass
+class Segmentation:
+    """A written number, found: its digits, the marks between them, what cleanup dropped.
+
+    Attributes:
+        digits: Left to right, ``(box, digit)`` pairs: ``box`` = (x0, y0, x1, y1) in the
+            photo's pixels (exclusive ends), ``digit`` uint8 (28, 28) white on black.
+        marks: ``(i, mark)`` pairs, ``mark`` "." (a decimal point) or " " (a separator space)
+            standing before digit ``i`` (:func:`digitrec.images.marks.insert_marks`).
+        page: What page cleanup dropped.
+    """
+
+    digits: list[tuple[Box, np.ndarray]]
+    marks: list[tuple[int, str]]
+    page: PageReport
+
+
+def segment_number(
+    gray: np.ndarray,
+    score: Scorer | None = None,
+    straight_cuts: bool = False,
+    clean_page: bool = True,
+) -> Segmentation:
+    """Find the digits of a written number, MNIST-normalise each one, and find the marks
+    between them (a decimal point, a separator space: :mod:`digitrec.images.marks`).
 
     Args:
         gray: uint8 (H, W) grey photo or drawing, any polarity (RGB (H, W, 3) is accepted).
@@ -322,18 +352,17 @@ def segment_report(
         clean_page: Drop what is page rather than writing first (lines, the paper's edge, a
             frame: see :mod:`digitrec.images.page`).
 
-    Returns:
-        Left to right, ``(box, digit)`` pairs: ``box`` = (x0, y0, x1, y1) in ``gray``'s pixels
-        (exclusive ends) and ``digit`` uint8 (28, 28) white on black; and what page cleanup
-        dropped.
-
     Raises:
         NoDigitError: No ink in the image.
     """
     m = ink_map(gray, clean_page)
     if not m.areas.any():
         raise NoDigitError("no digit found")
-    pieces = _merge(_pieces(m.labels, m.areas))
+    # Points are marks, not digits (nor fragments of a neighbour): set aside before merging.
+    dots = find_dots(m.labels, m.areas)
+    areas = m.areas.copy()
+    areas[[d.label for d in dots]] = 0
+    pieces = _merge(_pieces(m.labels, areas)) if areas.any() else []
     out: list[tuple[Box, np.ndarray]] = []
     inv = 1.0 / m.scale
     typical = float(np.percentile([p.height for p in pieces], TYPICAL_PCT)) if pieces else 1.0
@@ -359,4 +388,12 @@ def segment_report(
             out.append((box, _digit(part)))
     if not out:
         raise NoDigitError("no digit found")
-    return out, m.page
+    return Segmentation(out, _marks([b for b, _ in out], [d.x * inv for d in dots]), m.page)
+
+
+def _marks(boxes: list[Box], dots: list[float]) -> list[tuple[int, str]]:
+    """Points (centre columns, photo pixels) between two digits, then separator spaces."""
+    centres = [(b[0] + b[2]) / 2.0 for b in boxes]
+    points = {i for i in (int(np.searchsorted(centres, x)) for x in dots) if 0 < i < len(boxes)}
+    spaces = find_separators(boxes, skip=points)
+    return sorted([(i, ".") for i in points] + [(i, " ") for i in spaces])

@@ -223,6 +223,10 @@ def load_checkpoint(
     from safetensors.torch import load_file
 
     path = resolve_checkpoint_path(path)
+    if path.suffix.lower() == ".json":  # digitrec.inference.ensemble's files
+        raise CheckpointError(
+            f"{path}: an ensemble file; this takes a single model (give one of its members)"
+        )
     meta = _digitrec_meta(path, read_header(path), with_train_state)
     arch, kwargs = meta["arch"], meta.get("arch_kwargs") or {}
     try:

@@ -51,6 +51,11 @@ def split_images(
     if split == "test":
         images, labels = load_split(dataset, "test", data_dir)
         return images, labels, np.arange(len(images))
+    if meta.get("same_val_split") is False:  # an ensemble whose members held out different images
+        raise DigitrecError(
+            f"the ensemble's members were trained on different splits (seeds or --val-size), so "
+            f"no {split} image is held out from all of them; evaluate it on --split test"
+        )
     images, labels = load_split(dataset, "train", data_dir)
     cfg = meta.get("train_config") or {}
     val_size, seed = int(cfg.get("val_size") or 0), int(cfg.get("seed") or 0)

@@ -4,8 +4,10 @@ Files are decoded and classified in batches (:func:`iter_predictions`), so memor
 however many photos are given, and results can be printed as each batch finishes.
 
 A model with an extra "not one digit" class (the ``splitter``) is read over its 10 digit classes
-only: the prediction is the most likely digit 0-9, and the probabilities are the model's own for
-those digits (they sum to less than 1 when it suspects a non-digit).
+only: the prediction is the most likely digit 0-9. With a reject rule applied the probabilities
+are the model's own for those digits (they sum to less than 1 when it suspects a non-digit);
+without one (``--no-reject``, or no threshold in the checkpoint) they are renormalised over the
+ten digits.
 """
 
 from __future__ import annotations

@@ -66,25 +66,16 @@ class Predictor:
     def from_checkpoint(
         cls, path: str | os.PathLike, device: str = "cpu", tta: bool = False
     ) -> Predictor:
-        """Load a checkpoint file, run directory or ONNX export; each describes itself.
+        """Load a checkpoint file, run directory, ONNX export or ensemble file; each describes
+        itself.
 
         An ``.onnx`` file (from :func:`digitrec.inference.onnx.export_onnx`) runs on ONNX Runtime
-        (CPU).
+        (CPU). A ``.json`` ensemble file (:mod:`digitrec.inference.ensemble`) averages its
+        members' probabilities.
         """
         dev = pick_device(device)
-        if Path(path).suffix.lower() == ".onnx":
-            from digitrec.inference.onnx import load_onnx
-
-            if dev.type != "cpu":
-                raise DigitrecError(f"{path}: ONNX models run on the CPU here (not {device})")
-            module, meta, pre = load_onnx(path)
-            return cls(module, pre, dev, meta, tta)
-        ckpt = load_checkpoint(path, device=dev)
-        model = fold_batchnorm(ckpt.model)
-        if ckpt.meta.get("recipe", {}).get("channels_last"):
-            # Trained channels-last: its strided convs also infer ~2x faster in NHWC on CPU.
-            model = model.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
-        return cls(model, ckpt.preprocessing, dev, ckpt.meta, tta)
+        model, pre, meta = load_model(path, dev)
+        return cls(model, pre, dev, meta, tta)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``float32 (N, C)`` for MNIST-style ``uint8 (N, 28, 28)``.
@@ -121,15 +112,48 @@ class Predictor:
         ``digits`` is the most likely digit 0-9 (also for a rejected image); ``rejected`` is
         set where the reject score (:mod:`digitrec.inference.reject`) exceeds the checkpoint's
         threshold. Without a threshold, or with ``reject=False``, nothing is rejected.
+        With ``reject=False`` (``--no-reject``, or callers that found no threshold) the answer
+        is over the ten digits only, so an 11-class model's ``probs`` are renormalised over them
+        (each row sums to 1); with ``reject=True`` they are the model's own (summing to less
+        than 1 when it suspects a non-digit, which is what the reject score measures).
         """
         from digitrec.inference.reject import NUM_DIGITS, decide
 
         proba = self.predict_proba(images)
         threshold = self.reject_threshold if reject else None
         digits, rejected, score = decide(proba, np.inf if threshold is None else threshold)
-        return digits, proba[:, :NUM_DIGITS], rejected, score
+        probs = proba[:, :NUM_DIGITS]
+        if not reject and proba.shape[1] > NUM_DIGITS:
+            probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        return digits, probs.astype(np.float32), rejected, score
+
+
+def load_model(
+    path: str | os.PathLike, dev: torch.device, allow_ensemble: bool = True
+) -> tuple[nn.Module, Preprocessing, dict]:
+    """``(model in eval mode, preprocessing, meta)`` of any saved model: the one place that
+    tells checkpoints, run directories, ONNX exports and ensemble files apart."""
+    if allow_ensemble:
+        from digitrec.inference.ensemble import is_ensemble_path, load_ensemble
+
+        if is_ensemble_path(path):
+            return load_ensemble(path, dev)
+    if Path(path).suffix.lower() == ".onnx":
+        from digitrec.inference.onnx import load_onnx
+
+        if dev.type != "cpu":
+            raise DigitrecError(f"{path}: ONNX models run on the CPU here (not {dev.type})")
+        module, meta, pre = load_onnx(path)
+        return module, pre, meta
+    ckpt = load_checkpoint(path, device=dev)
+    model = fold_batchnorm(ckpt.model)
+    if ckpt.meta.get("recipe", {}).get("channels_last"):
+        # Trained channels-last: its strided convs also infer ~2x faster in NHWC on CPU.
+        model = model.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]
+    return model, ckpt.preprocessing, ckpt.meta
 
 
 def ensemble_proba(predictors: list[Predictor], images: np.ndarray) -> np.ndarray:
-    """Average the class probabilities of several models (an ensemble)."""
+    """Average the class probabilities of several loaded models (an ``ensemble.json`` file,
+    loaded as one ``Predictor``, does the same inside its model)."""
     return np.mean([p.predict_proba(images) for p in predictors], axis=0)

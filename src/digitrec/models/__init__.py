@@ -3,7 +3,7 @@
 Importing this package imports every architecture module, so registration is eager.
 """
 
-from digitrec.models import architectures  # noqa: F401  (runs the @register_model decorators)
+from digitrec.models import architectures, wide  # noqa: F401  (run the @register_model decorators)
 from digitrec.models.folding import fold_batchnorm
 from digitrec.models.preprocessing import UNIT_RANGE, Preprocessing, to_input
 from digitrec.models.registry import ModelSpec, create_model, get_spec, list_models, register_model

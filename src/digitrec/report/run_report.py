@@ -13,7 +13,7 @@ import numpy as np
 from digitrec import __version__
 from digitrec.data import load_split
 from digitrec.inference.checkpoint import load_checkpoint
-from digitrec.inference.evaluate import evaluate_checkpoint
+from digitrec.inference.evaluate import Evaluation, evaluate_checkpoint
 from digitrec.report import figures
 from digitrec.report.html import environment, png_uri, write_page
 from digitrec.report.inside import architecture_facts, feature_maps, first_layer_filters
@@ -36,6 +36,7 @@ def write_run_report(
     out: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     device: str = "cpu",
+    evaluation: Evaluation | None = None,
 ) -> Path:
     """Write ``report.html`` for a run directory and return its path.
 
@@ -44,6 +45,8 @@ def write_run_report(
         out: A folder for ``report.html`` or an ``.html`` path; default: inside the run.
         data_dir: MNIST folder for the test-split sections; default: the run's, else the usual.
         device: Where to evaluate the test split.
+        evaluation: The run's checkpoint already evaluated on the test split (as ``digitrec
+            train`` just did): reused instead of evaluating it again.
     """
     environment()  # no Jinja2: say so before the slow part
     run = read_run(run_dir)
@@ -53,7 +56,7 @@ def write_run_report(
         context["model"] = None
     else:
         data = data_dir if data_dir is not None else run.config.get("data_dir")
-        context["model"] = _model_context(run.checkpoint, data, device)
+        context["model"] = _model_context(run.checkpoint, data, device, evaluation)
     return write_page(path, "run_report.html", **context)
 
 
@@ -95,10 +98,13 @@ def _run_context(run: Run) -> dict[str, Any]:
     }
 
 
-def _model_context(checkpoint: Path, data_dir: Any, device: str) -> dict[str, Any]:
+def _model_context(
+    checkpoint: Path, data_dir: Any, device: str, ev: Evaluation | None = None
+) -> dict[str, Any]:
     ckpt = load_checkpoint(checkpoint)
     pre = ckpt.preprocessing
-    ev = evaluate_checkpoint(checkpoint, "test", data_dir, device)
+    if ev is None:
+        ev = evaluate_checkpoint(checkpoint, "test", data_dir, device)
     report = ev.report
     images, _ = load_split(ev.dataset, "test", data_dir)  # the dataset the model learned
     preds = ev.probs.argmax(1)

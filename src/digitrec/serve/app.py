@@ -194,10 +194,22 @@ def create_app(
         for d, p, crop in zip(reading["digits"], probs, reading["crops"], strict=True):
             x0, y0, x1, y1 = (int(v) for v in d["box"])
             box = {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
-            digits.append({**prediction(p, crop, threshold), "box": box})
+            answer = {**prediction(p, crop, threshold), "box": box}
+            # The reader's own flag: its reason also names what page cleanup removed.
+            answer.pop("low_confidence_reason", None)
+            answer["low_confidence"] = bool(d.get("low_confidence"))
+            if d.get("low_confidence_reason"):
+                answer["low_confidence_reason"] = d["low_confidence_reason"]
+            digits.append(answer)
         height, width = reading["gray"].shape[:2]
-        number = "".join("?" if d.get("rejected") else str(d["digit"]) for d in digits)
-        return {"number": number, "digits": digits, "width": width, "height": height}
+        return {
+            "number": reading["number"],
+            "low_confidence": bool(reading["low_confidence"]),
+            "low_confidence_reason": reading["low_confidence_reason"],
+            "digits": digits,
+            "width": width,
+            "height": height,
+        }
 
     @app.post(
         "/api/predict",

@@ -54,8 +54,12 @@ def prediction(
     """The API's answer for one digit: ``probs`` float (C,) and the model's uint8 (28, 28).
 
     With the checkpoint's reject ``threshold`` (issue 14) the answer adds ``rejected`` ("not a
-    digit") and ``reject_score``; ``digit`` stays the most likely digit either way.
+    digit") and ``reject_score``; ``digit`` stays the most likely digit either way. A digit that
+    is not rejected carries ``low_confidence`` (:mod:`digitrec.inference.confidence`) and, when
+    set, ``low_confidence_reason``.
     """
+    from digitrec.inference.confidence import low_confidence
+
     digits = probs[:10]
     best = int(digits.argmax())
     out: dict[str, Any] = {
@@ -69,6 +73,11 @@ def prediction(
 
         _, rejected, score = decide(probs[None], threshold)
         out.update(rejected=bool(rejected[0]), reject_score=round(float(score[0]), 6))
+    if not out.get("rejected"):
+        reason = low_confidence(float(digits[best]))
+        out["low_confidence"] = reason is not None
+        if reason:
+            out["low_confidence_reason"] = reason
     return out
 
 

@@ -63,6 +63,12 @@ class Prediction(BaseModel):
     reject_score: float | None = Field(
         None, description="the reject score, 0..1 (high: not a digit); absent without a threshold"
     )
+    low_confidence: bool | None = Field(
+        None,
+        description="the answer deserves a second look (its probability is below the threshold "
+        "chosen on the development set); absent for a rejected image",
+    )
+    low_confidence_reason: str | None = Field(None, description="why, when low_confidence")
 
 
 class BatchItem(BaseModel):
@@ -73,6 +79,10 @@ class BatchItem(BaseModel):
     confidence: float | None = None
     probabilities: list[float] | None = None
     preview_png: str | None = None
+    rejected: bool | None = None
+    reject_score: float | None = None
+    low_confidence: bool | None = None
+    low_confidence_reason: str | None = None
     error: str | None = Field(default=None, description="e.g. 'no digit found: ...'")
     status: int | None = Field(
         default=None, description="the HTTP status this error would have on its own"
@@ -103,7 +113,14 @@ class ReadDigit(Prediction):
 class Reading(BaseModel):
     """A number read left to right."""
 
-    number: str
+    number: str = Field(
+        description="the digits left to right ('?' for a piece that is not a digit), with a "
+        "decimal point or a separator space where the writing has one"
+    )
+    low_confidence: bool = Field(description="some digit deserves a second look")
+    low_confidence_reason: str | None = Field(
+        None, description="which digits, and why ('digit 2: probability 0.31 is below 0.46')"
+    )
     digits: list[ReadDigit]
     width: int = Field(description="the image's width in pixels")
     height: int = Field(description="the image's height in pixels")

@@ -32,7 +32,7 @@ from digitrec.training.augment import augment_batch
 from digitrec.training.config import TrainConfig, check_config
 from digitrec.training.data import load_run_data, load_training_data
 from digitrec.training.distributed import Dist, epoch_order, shard
-from digitrec.training.optim import EMA, build_optimizer, lr_at
+from digitrec.training.optim import EMA, build_optimizer, lr_at, optimizer_step
 from digitrec.training.progress import Reporter
 from digitrec.training.result import (
     EpochStats,
@@ -102,7 +102,8 @@ def train_model(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     prev_det = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(cfg.deterministic)
+    if cfg.deterministic != prev_det:  # the setter imports torch._inductor (~1 s cold)
+        torch.use_deterministic_algorithms(cfg.deterministic)
     rep = reporter or Reporter()
     try:
         with contextlib.ExitStack() as stack:
@@ -123,7 +124,8 @@ def train_model(
             return _finish(run)
     finally:
         rep.close()
-        torch.use_deterministic_algorithms(prev_det)
+        if cfg.deterministic != prev_det:
+            torch.use_deterministic_algorithms(prev_det)
 
 
 def _setup(
@@ -254,7 +256,7 @@ def _step(run: Run, idx: torch.Tensor, stats: EpochStats) -> None:
     loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    run.optimizer.step()
+    optimizer_step(run.optimizer)
     if run.ema is not None:
         run.ema.update(run.model)
     stats.add(run.step, loss.detach(), logits.detach(), yb)
