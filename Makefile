@@ -66,10 +66,10 @@ lock:
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
 
-## weights: rebuild the shipped model, src/digitrec/weights/digits.safetensors (~4 min on 2 cores):
-## `accurate`, 16 epochs, EMA 0.999, + a "not a digit" class (issue 14), 55k digits (5k held
-## out to calibrate the reject threshold), seed 0, deterministic; then MNIST test once
-## (see README, "The shipped model").
+## weights: rebuild the shipped model, src/digitrec/weights/digits.safetensors (~53 min on one
+## CPU thread; `python bench/make_weights.py --device cuda` on a GPU): the `best` recipe (issue
+## 17) + a "not a digit" class (issue 14), 55k digits (5k held out to calibrate the reject
+## threshold), seed 0, deterministic; then MNIST test once (see README, "The shipped model").
 weights: $(STAMP)
 	$(PY) bench/make_weights.py
 

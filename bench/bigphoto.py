@@ -57,7 +57,7 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", default=SIZES, help=f"WxH list (default: {SIZES})")
     parser.add_argument("--threads", type=int, default=1)

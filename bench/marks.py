@@ -152,7 +152,7 @@ def read_all(photos: list[tuple[bytes, str]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--n", type=int, default=150, help="photos per set (default: 150)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--read", action="store_true", help="also read the numbers whole")

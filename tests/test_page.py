@@ -38,7 +38,7 @@ def _read(image: np.ndarray) -> tuple[int, float]:
 
 # One fixed photo per condition (test digit index = seed): ruined without cleanup, right with it.
 FIXED = [
-    ("table", 15),  # the grained desk beyond the paper's edge
+    ("table", 17),  # the grained desk beyond the paper's edge (15 is read right even uncleaned)
     ("shadow", 9),
     ("strip", 3),
     ("ruled", 35),

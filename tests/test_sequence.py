@@ -14,12 +14,13 @@ from digitrec.data import synth
 from digitrec.data.strips import HEIGHT, normalise_strip, pack, strip_from_ink, unpack
 from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.images import load_image
+from digitrec.inference.checkpoint import SHIPPED_MODEL
 from digitrec.inference.predictor import Predictor
 from digitrec.inference.reading import combine, read_number
 from digitrec.inference.sequence import SequenceReader, ctc_greedy, default_reader
 from digitrec.models.sequence import CRNN
 
-DIGITS = "src/digitrec/weights/digits.safetensors"
+DIGITS = SHIPPED_MODEL
 
 
 def _logits(path: list[int], sure: float = 0.9) -> np.ndarray:
@@ -84,9 +85,9 @@ def test_reader_reads_fixed_numbers(mnist) -> None:
 
 
 def _touching(mnist) -> tuple[bytes, str]:
-    """A photo of 8795 whose neighbours overlap by 2 px (MNIST scale)."""
+    """A photo of 4531 whose neighbours overlap by 2 px (MNIST scale): the segmenter reads 453."""
     images, labels = mnist
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(8)
     idx = [int(i) for i in rng.choice(500, size=4, replace=False)]
     strip = synth.compose_number([images[i] for i in idx], [-2, -2, -2], rng)
     return synth._number_photo(strip, rng, "clean"), "".join(str(labels[i]) for i in idx)
@@ -94,7 +95,7 @@ def _touching(mnist) -> tuple[bytes, str]:
 
 def test_auto_reads_touching_digits_the_segmenter_misreads(mnist) -> None:
     data, text = _touching(mnist)
-    assert text == "8795"
+    assert text == "4531"
     predictor = Predictor.from_checkpoint(DIGITS)
     assert read_number(predictor, data, method="segment")["number"] != text
     auto = read_number(predictor, data, method="auto")

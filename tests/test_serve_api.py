@@ -86,11 +86,12 @@ def test_healthz_and_model_info(client: httpx.Client) -> None:
 
     assert client.get("/healthz").json() == {"status": "ok"}
     info = client.get("/api/model").json()
-    assert info["arch"] == "accurate" and info["backend"] == "torch"
+    assert info["arch"] == "best" and info["backend"] == "torch"
     # 11 classes: the ten digits and "not a digit" (issue 14).
     assert info["num_classes"] == 11
-    assert info["parameters"] == count_parameters(create_model("accurate", num_classes=11))
-    assert info["test_accuracy"] >= 0.995
+    assert info["parameters"] == count_parameters(create_model("best", num_classes=11))
+    # Issue 17: the shipped model scores at least 99.6% on MNIST test (it records 99.71%).
+    assert info["test_accuracy"] >= 0.996
     assert info["limits"]["max_batch"] == 64
 
 
