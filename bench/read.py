@@ -20,6 +20,7 @@ Two sets, never mixed (as in ``bench/photos.py``):
 
     python bench/read.py [--set bench|dev] [--n 200] [--n-conditions 100]
                          [--conditions ruled,frame] [--checkpoint FILE] [--json FILE]
+    python bench/read.py --timing-only 100    # only the time per number of each method
 
 """
 
@@ -167,8 +168,19 @@ def main() -> None:
     parser.add_argument("--conditions", help="comma-separated page conditions (default: all)")
     parser.add_argument("--checkpoint", default=str(WEIGHTS), help="default: packaged digits")
     parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument(
+        "--timing-only", type=int, metavar="N", help="only time each method on N clean numbers"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.timing_only:
+        predictor = Predictor.from_checkpoint(args.checkpoint)
+        numbers = numbers_of(args.which, "mnist", args.timing_only, 0, "clean")
+        read_number(predictor, numbers[0][0])  # load the models first
+        for method in METHODS:
+            ms, six = timing(predictor, numbers, method)
+            print(f"{method}: {ms:.0f} ms per number, {six:.0f} ms per 6-digit number")
+        return
 
     seed = 0 if args.which == "bench" else 2
     conditions = args.conditions.split(",") if args.conditions else NUMBER_CONDITIONS

@@ -5,8 +5,9 @@ image and on 1,000 MNIST test images, and the checkpoint load, with the two mode
 round by round so that the machine's load hits both alike. Median of the rounds.
 
     git show 45d4fe5:src/digitrec/weights/digits.safetensors > /tmp/old_digits.safetensors
-    python bench/shipped_speed.py /tmp/old_digits.safetensors src/digitrec/weights/digits.safetensors \
-        [--threads 1] [--rounds 7] [--json bench/results/shipped_speed.json]
+    python bench/shipped_speed.py /tmp/old_digits.safetensors \
+        src/digitrec/weights/digits.safetensors [--threads 1] [--rounds 7] \
+        [--json bench/results/shipped_speed.json]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _seconds(fn, repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="CPU inference time of digit checkpoints")
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=7)

@@ -157,14 +157,16 @@ def _png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def test_low_confidence_flag_in_predict(mnist) -> None:
+def test_low_confidence_flag_in_predict(mnist_test) -> None:
     from digitrec.inference.files import predict_files
 
-    images, _ = mnist
-    # Test digit 358 is an ambiguous scrawl (the model gives its best digit ~0.43); 0 is a clear 7.
-    doubtful, clear = predict_files(_model(), [_png(images[358]), _png(images[0])])
-    assert doubtful.low_confidence and doubtful.prob < LOW_CONFIDENCE
-    assert "below" in str(doubtful.low_confidence_reason)
+    images, _ = mnist_test
+    # Test digit 625 is an odd 6 (the model gives it ~0.496, just above its reject cut at 0.494);
+    # 0 is a clear 7.
+    doubtful, clear = predict_files(_model(), [_png(images[625]), _png(images[0])])
+    assert doubtful.low_confidence and not doubtful.rejected
+    assert doubtful.prob is not None and doubtful.prob < LOW_CONFIDENCE
+    assert "probability 0.496 is below 0.50" in str(doubtful.low_confidence_reason)
     assert doubtful.as_dict()["low_confidence"] is True
     assert not clear.low_confidence and clear.as_dict()["low_confidence"] is False
     assert "low_confidence_reason" not in clear.as_dict()
@@ -203,8 +205,8 @@ def test_low_confidence_in_the_cli(mnist, tmp_path, capsys) -> None:
     from digitrec.data.synth import make_numbers
 
     weights = str(SPLITTER_DIR / "digits.safetensors")
-    assert main(["predict", "-c", weights, "--split", "test", "--index", "358"]) == 0
-    assert "\tlow confidence: probability 0.4" in capsys.readouterr().out
+    assert main(["predict", "-c", weights, "--split", "test", "--index", "625"]) == 0
+    assert "\tlow confidence: probability 0.496" in capsys.readouterr().out
     assert main(["predict", "-c", weights, "--split", "test", "--index", "0"]) == 0
     assert "low confidence" not in capsys.readouterr().out
     photo = tmp_path / "number.jpg"

@@ -119,7 +119,7 @@ class Reading(BaseModel):
     )
     low_confidence: bool = Field(description="some digit deserves a second look")
     low_confidence_reason: str | None = Field(
-        None, description="which digits, and why ('digit 2: probability 0.31 is below 0.46')"
+        None, description="which digits, and why ('digit 2: probability 0.496 is below 0.50')"
     )
     digits: list[ReadDigit]
     width: int = Field(description="the image's width in pixels")
