@@ -20,7 +20,7 @@ Two sets, never mixed (as in ``bench/photos.py``):
 
     python bench/read.py [--set bench|dev] [--n 200] [--n-conditions 100]
                          [--conditions ruled,frame] [--checkpoint FILE] [--json FILE]
-    python bench/read.py --timing-only 100    # only the time per number of each method
+    python bench/read.py --timing-only 100 [--json FILE]  # only the time per number of each method
 
 """
 
@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ from digitrec.io import atomic_write
 WEIGHTS = Path(__file__).resolve().parent.parent / "src/digitrec/weights/digits.safetensors"
 # Margins tried for ``auto`` (seq wins a disagreement when its lowest digit probability beats
 # the segmenter's by more than this); -1 and 1: seq or the segmenter always wins.
-MARGINS = (-1.0, -0.3, -0.2, -0.1, -0.05, 0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 1.0)
+MARGINS = (-1.0, -0.3, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # Thresholds tried for skipping the segmenter when seq is sure of every digit.
 SURE = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.01)
 # Page conditions that make sense for a number ("point" would add a dot after it).
@@ -177,9 +178,17 @@ def main() -> None:
         predictor = Predictor.from_checkpoint(args.checkpoint)
         numbers = numbers_of(args.which, "mnist", args.timing_only, 0, "clean")
         read_number(predictor, numbers[0][0])  # load the models first
+        times = {}
         for method in METHODS:
             ms, six = timing(predictor, numbers, method)
+            times[method] = {"ms": ms, "ms_6_digits": six}
             print(f"{method}: {ms:.0f} ms per number, {six:.0f} ms per 6-digit number")
+        if args.json:
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+            out = {"set": args.which, "n": args.timing_only, "timing": times, "load_1min": load}
+            out["reader_sha256"] = hashlib.sha256(READER.read_bytes()).hexdigest()[:12]
+            out["machine"] = machine_info(torch.device("cpu"))
+            atomic_write(args.json, json.dumps(out, indent=2) + "\n")
         return
 
     seed = 0 if args.which == "bench" else 2

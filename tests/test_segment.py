@@ -14,8 +14,9 @@ from conftest import corr
 from digitrec.data.synth import compose_number, make_nondigits, make_numbers
 from digitrec.errors import NoDigitError
 from digitrec.images import load_image, to_mnist
+from digitrec.images.cuts import best_split
 from digitrec.images.marks import find_separators, insert_marks, mark_columns, place_marks
-from digitrec.images.segment import _best_split, segment_digits, segment_number, segment_report
+from digitrec.images.segment import segment_digits, segment_number, segment_report
 
 
 def _photo(strip: np.ndarray, scale: int = 3, seed: int = 0) -> np.ndarray:
@@ -120,7 +121,7 @@ def test_scorer_cannot_pick_faint_slivers(mnist) -> None:
         width = (crops > 0).any(axis=1).sum(axis=1)
         return np.where(width <= 4, 0.99, 0.5)
 
-    parts = _best_split(crop, typical, score)
+    parts = best_split(crop, typical, score)
     assert len(parts) == 1  # the sliver holds far too little ink to be a digit of its own
 
 

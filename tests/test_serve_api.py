@@ -209,6 +209,39 @@ def test_read_a_number(client: httpx.Client, mnist_test) -> None:
     assert r.status_code == 422 and r.json()["detail"].startswith("no digit found")
 
 
+def test_read_digits_spell_the_number(client: httpx.Client, mnist) -> None:
+    """Every digit of /api/read is the reader's: when `auto` takes the sequence reader's answer
+    (a touching 4531 the segmenter misreads, as in test_sequence.py), the digits still spell
+    `number` (they were re-read from their crops by the digit model: 4533)."""
+    from typing import get_args
+
+    from digitrec.data import synth
+    from digitrec.inference.reading import METHODS
+    from digitrec.serve.schemas import ReadMethod
+
+    images, labels = mnist
+    rng = np.random.default_rng(8)
+    idx = [int(i) for i in rng.choice(500, size=4, replace=False)]
+    strip = synth.compose_number([images[i] for i in idx], [-2, -2, -2], rng)
+    photo = synth._number_photo(strip, rng, "clean")
+    want = "".join(str(labels[i]) for i in idx)
+    r = client.post("/api/read", files={"file": ("n.jpg", photo, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    reading = Reading.model_validate(r.json())
+    assert (reading.number, reading.method) == (want, "auto: seq")
+    spelled = ["?" if d.rejected else str(d.digit) for d in reading.digits]
+    assert spelled == [c for c in reading.number if c not in ". "]
+    for d in reading.digits:  # the digit model's probabilities only where they agree
+        assert d.probabilities is None or int(np.argmax(d.probabilities)) == d.digit
+    r = client.post("/api/read?method=segment", json={"image": b64(photo)})
+    segment = Reading.model_validate(r.json())
+    assert segment.method == "segment" and segment.number != want
+    assert [str(d.digit) for d in segment.digits] == [c for c in segment.number if c not in ". "]
+    r = client.post("/api/read?method=ocr", json={"image": b64(photo)})
+    assert r.status_code == 422 and "method" in r.json()["detail"]
+    assert set(get_args(ReadMethod)) == set(METHODS)
+
+
 def test_low_confidence_is_flagged_in_every_answer(
     tight: str, mnist_test, monkeypatch: pytest.MonkeyPatch
 ) -> None:

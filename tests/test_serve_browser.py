@@ -204,6 +204,7 @@ def test_read_a_number_on_the_wide_canvas(page) -> None:
     settle(page)
     sync_api.expect(page.locator("#prediction")).to_have_text("107")
     assert page.locator("#digits li").count() == 3
+    sync_api.expect(page.locator("#status")).to_contain_text("read by auto")  # which reader
 
 
 def test_touch_drawing_at_phone_width(browser, server: str, request) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
@@ -23,7 +23,7 @@ from digitrec.inference.predictor import Predictor
 from digitrec.serve import inputs, inside, pages
 from digitrec.serve.inputs import JSON, MULTIPART, ApiError
 from digitrec.serve.limits import BodyLimit, BodyTimeout, BodyTooLarge, Limits
-from digitrec.serve.runner import Runner, prediction
+from digitrec.serve.runner import Runner, prediction, read_digit
 from digitrec.serve.schemas import (
     BatchInput,
     BatchResult,
@@ -33,6 +33,7 @@ from digitrec.serve.schemas import (
     ModelInfo,
     Prediction,
     Reading,
+    ReadMethod,
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -180,30 +181,24 @@ def create_app(
                 results[i].update(prediction(probs, digit, threshold))
         return {"results": results}
 
-    def read(item: ImageInput | bytes) -> dict[str, Any]:
-        from digitrec.inference.reading import read_number
+    def read(item: ImageInput | bytes, method: str | None) -> dict[str, Any]:
+        from digitrec.inference.reading import DEFAULT_METHOD, read_number
 
         data = inputs.image_bytes(item)
         inputs.decode(data, limits.max_image_pixels)  # the caps and a clear error first
         try:
-            reading = read_number(predictor, data, splitter)
+            reading = read_number(predictor, data, splitter, method=method or DEFAULT_METHOD)
         except DigitrecError as exc:  # no digit found, or an image it cannot read
             raise ApiError(422, str(exc)) from None
         probs = runner.proba(reading["crops"])
-        digits = []
-        for d, p, crop in zip(reading["digits"], probs, reading["crops"], strict=True):
-            x0, y0, x1, y1 = (int(v) for v in d["box"])
-            box = {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
-            answer = {**prediction(p, crop, threshold), "box": box}
-            # The reader's own flag: its reason also names what page cleanup removed.
-            answer.pop("low_confidence_reason", None)
-            answer["low_confidence"] = bool(d.get("low_confidence"))
-            if d.get("low_confidence_reason"):
-                answer["low_confidence_reason"] = d["low_confidence_reason"]
-            digits.append(answer)
+        digits = [
+            read_digit(d, p, crop)
+            for d, p, crop in zip(reading["digits"], probs, reading["crops"], strict=True)
+        ]
         height, width = reading["gray"].shape[:2]
         return {
             "number": reading["number"],
+            "method": reading["method"],
             "low_confidence": bool(reading["low_confidence"]),
             "low_confidence_reason": reading["low_confidence_reason"],
             "digits": digits,
@@ -252,11 +247,21 @@ def create_app(
         openapi_extra=_body("file", "ImageInput"),
         summary="Read a multi-digit number",
     )
-    async def api_read(request: Request) -> Response:
+    async def api_read(
+        request: Request,
+        method: Annotated[
+            ReadMethod | None,
+            Query(
+                description="`segment`: cut the writing into digits and read each; `seq`: the "
+                "sequence reader reads the whole line; `auto`: both, the surer answer "
+                "(default: `read`'s default, auto)"
+            ),
+        ] = None,
+    ) -> Response:
         """A number written in one image (upload, or JSON `{"image": base64}`): the digits left
-        to right, each with its box in the image's pixels and its probabilities."""
+        to right, each with its box in the image's pixels, and which reader gave the answer."""
         items = await images_of(request, many=False)
-        return JSONResponse(await runner.call(read, items[0]))
+        return JSONResponse(await runner.call(read, items[0], method))
 
     @app.get("/api/model", response_model=ModelInfo, summary="The model and the limits")
     async def api_model() -> Response:

@@ -81,6 +81,34 @@ def prediction(
     return out
 
 
+def read_digit(d: dict[str, Any], probs: np.ndarray, crop: np.ndarray) -> dict[str, Any]:
+    """One digit of ``POST /api/read``: the reader's answer ``d`` (a digit of ``read_number``),
+    with the digit model's ``probs`` float (C,) for its uint8 (28, 28) ``crop``.
+
+    ``digit``, ``confidence``, ``rejected`` and the low-confidence flag are the reader's, so the
+    digits always spell ``number`` (``auto`` may take the sequence reader's answer). The ten
+    ``probabilities`` are the digit model's and are given only where its most likely digit is
+    the reader's; ``preview_png`` is always the crop at the digit's box.
+    """
+    x0, y0, x1, y1 = (int(v) for v in d["box"])
+    model = probs[:10]
+    digit = int(model.argmax()) if d["digit"] is None else int(d["digit"])  # None: rejected
+    out: dict[str, Any] = {
+        "digit": digit,
+        "confidence": round(float(d["prob"]), 6),
+        "probabilities": [round(float(p), 6) for p in model] if model.argmax() == digit else None,
+        "preview_png": png_base64(crop),
+        "box": {"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+    }
+    if "rejected" in d:  # the segmenter with a reject threshold; the sequence reader never rejects
+        out.update(rejected=bool(d["rejected"]), reject_score=round(float(d["reject_score"]), 6))
+    # The reader's own flag: its reason also names what page cleanup removed.
+    out["low_confidence"] = bool(d.get("low_confidence"))
+    if d.get("low_confidence_reason"):
+        out["low_confidence_reason"] = d["low_confidence_reason"]
+    return out
+
+
 class _Batcher:
     """Model calls on the event loop: requests parsed in the same loop turn share one pass."""
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Pixel = Annotated[int, Field(ge=0, le=255, strict=True)]
 Row = Annotated[list[Pixel], Field(min_length=28, max_length=28)]
+# POST /api/read?method=...: digitrec.inference.reading.METHODS (a test keeps them equal).
+ReadMethod = Literal["seq", "segment", "auto"]
 
 IMAGE_HELP = (
     "A PNG, JPEG, BMP, GIF, WebP or TIFF image, base64-encoded (a `data:image/...;base64,` "
@@ -105,8 +107,17 @@ class Box(BaseModel):
 
 
 class ReadDigit(Prediction):
-    """One digit of a number."""
+    """One digit of a number: the reader's answer, so the digits spell ``number``."""
 
+    confidence: float = Field(description="the reader's probability for this digit")
+    probabilities: list[float] | None = Field(
+        None,
+        description="P(0) ... P(9) from the digit model for the crop in preview_png; null when "
+        "the digit model reads that crop differently (the sequence reader's answer won)",
+    )
+    preview_png: str = Field(
+        description="the 28x28 crop at the digit's box, as the digit model sees it, base64 PNG"
+    )
     box: Box
 
 
@@ -120,6 +131,10 @@ class Reading(BaseModel):
     low_confidence: bool = Field(description="some digit deserves a second look")
     low_confidence_reason: str | None = Field(
         None, description="which digits, and why ('digit 2: probability 0.496 is below 0.50')"
+    )
+    method: str = Field(
+        description="what gave the answer: 'segment', 'seq', 'auto: both agree', 'auto: seq' or "
+        "'auto: segment'"
     )
     digits: list[ReadDigit]
     width: int = Field(description="the image's width in pixels")

@@ -292,7 +292,8 @@
   function showNumber(data) {
     $("prediction").textContent = data.number;
     const least = Math.min(...data.digits.map((d) => d.confidence));
-    $("status").textContent = `${data.digits.length} digit(s); least sure: ${pct(least)}`;
+    const by = data.method ? `; read by ${data.method}` : "";  // e.g. "auto: both agree"
+    $("status").textContent = `${data.digits.length} digit(s); least sure: ${pct(least)}${by}`;
     const list = $("digits");
     list.replaceChildren();
     octx.clearRect(0, 0, overlay.width, overlay.height);
