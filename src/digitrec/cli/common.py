@@ -14,12 +14,22 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def apply_threads(threads: int | None) -> None:
-    """``--threads``: set torch's intra-op thread count (None keeps torch's choice)."""
+def apply_threads(threads: int | None, auto: bool = True) -> int | None:
+    """``--threads``: set torch's intra-op thread count and return it.
+
+    None picks the cores other work leaves free, as ``train`` does (torch's default of one
+    thread per core runs many times slower on a busy machine); with ``auto=False`` None keeps
+    torch's choice (and returns None).
+    """
+    if not threads and auto:
+        from digitrec.training.config import auto_threads
+
+        threads = auto_threads()[0]
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+    return threads or None
 
 
 def check_device(name: str) -> None:
@@ -61,8 +71,11 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return Path(a).resolve() == Path(b).resolve()
 
 
-def refuse_overwriting_input(out: str | os.PathLike, *inputs: str | os.PathLike) -> None:
-    """An output that would replace one of the command's inputs is a user error."""
+def refuse_overwriting_input(
+    out: str | os.PathLike, *inputs: str | os.PathLike, option: str = "--out"
+) -> None:
+    """An output (given with ``option``) that would replace one of the command's inputs is a
+    user error."""
     for given in inputs:
         if same_file(out, given):
-            raise DigitrecError(f"--out {out} is the input file {given}; choose another name")
+            raise DigitrecError(f"{option} {out} is the input file {given}; choose another name")

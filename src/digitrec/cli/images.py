@@ -16,6 +16,7 @@ from digitrec.cli.common import (
 from digitrec.errors import DigitrecError
 from digitrec.io import check_output_path
 
+SPLITTER_CLASSES = 11  # --splitter CKPT: the digits 0-9 + "not one digit"
 _MODEL_OPTIONS = [options.COMMON, options.CHECKPOINT, options.DEVICE, options.TTA, options.THREADS]
 _DIGITS_ONLY = (
     "A model with a 'not one digit' class (the splitter) answers over the digits 0-9 only: "
@@ -109,7 +110,8 @@ def predict(args: argparse.Namespace) -> int:
 
     if args.split and args.images:
         raise DigitrecError("give image files or --split/--index, not both")
-    for out in (args.csv, args.show):
+    outputs = {"--csv": args.csv, "--show": args.show}
+    for out in outputs.values():
         if out:
             check_output_path(out)
     if args.split:
@@ -140,6 +142,7 @@ def predict(args: argparse.Namespace) -> int:
         sources = expand_sources(args.images)
         if not sources:
             raise DigitrecError("no image files found in the given directories")
+        _refuse_outputs_over_inputs(outputs, sources)
         results = _stream(_predictor(args), sources, args)
     shown, rows, failed = _report(results, args)
     if args.csv:
@@ -149,6 +152,13 @@ def predict(args: argparse.Namespace) -> int:
 
         save_predictions(shown, args.show)
     return 1 if failed else 0
+
+
+def _refuse_outputs_over_inputs(outputs: dict[str, str | None], inputs: list[str]) -> None:
+    """One line, before any model loads, when an output file would replace an input image."""
+    for option, out in outputs.items():
+        if out:
+            refuse_overwriting_input(out, *inputs, option=option)
 
 
 def _stream(predictor, sources: list[str], args: argparse.Namespace):  # -> Iterator[ImageResult]
@@ -236,6 +246,7 @@ def read(args: argparse.Namespace) -> int:
 
     if args.show:
         check_output_path(args.show)
+        _refuse_outputs_over_inputs({"--show": args.show}, [args.image])
     predictor = _predictor(args)
     splitter = None  # the packaged splitter
     if args.splitter == "self":
@@ -243,6 +254,13 @@ def read(args: argparse.Namespace) -> int:
     elif args.splitter:
         note_checkpoint(args.splitter)
         splitter = Predictor.from_checkpoint(args.splitter, args.device, args.tta)
+        classes = splitter.preprocessing.num_classes
+        if classes != SPLITTER_CLASSES:
+            raise DigitrecError(
+                f"--splitter {args.splitter}: a {classes}-class model; the splitter must be a "
+                f"{SPLITTER_CLASSES}-class model (10 digits + 'not one digit', e.g. "
+                "train --model splitter) or 'self'"
+            )
     kwargs = {"method": args.method} if args.method else {}
     reading = read_number(predictor, args.image, splitter, reject=not args.no_reject, **kwargs)
     if args.json:

@@ -133,7 +133,10 @@ def train_members(
     """Train one member per seed, ``nproc`` processes at a time; 1 if any member failed."""
     members = [Member(seed, Path(out)) for seed, out in zip(seeds, outs, strict=True)]
     pending, running = list(members), []
-    print(f"training {len(members)} members, {nproc} at a time; logs in RUN_DIR/train.log")
+    print(
+        f"training {len(members)} members, {nproc} at a time; "
+        f"logs in each member's folder, e.g. {members[0].log}"
+    )
     try:
         while pending or running:
             while pending and len(running) < nproc:

@@ -124,7 +124,8 @@ def _threads(p: argparse.ArgumentParser) -> None:
         "--threads",
         type=positive_int,
         default=None,
-        help="torch CPU threads (default: torch's choice)",
+        help="torch CPU threads (default: the cores not kept busy by other work; "
+        "bench speed: torch's choice)",
     )
 
 

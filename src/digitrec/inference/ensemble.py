@@ -173,8 +173,13 @@ def read_ensemble(path: str | os.PathLike) -> tuple[dict[str, Any], list[Path]]:
         raise CheckpointError(f"{path}: not a digitrec ensemble file (over 1 MiB)")
     try:
         doc = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        doc = None
+    except json.JSONDecodeError as exc:  # a truncated or empty file, say
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise CheckpointError(f"{path}: not valid JSON ({exc.msg}, {where})") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f'{path}: not a digitrec ensemble file (no "format": "{FORMAT}")')
     version = doc.get("format_version")
@@ -185,7 +190,9 @@ def read_ensemble(path: str | os.PathLike) -> tuple[dict[str, Any], list[Path]]:
     if doc.get("combine") != COMBINE:
         raise CheckpointError(f"{path}: unknown combination {doc.get('combine')!r}")
     members = doc.get("members")
-    if not isinstance(members, list) or not members:
+    if not isinstance(members, list):
+        raise CheckpointError(f'{path}: "members" must be a list, not {type(members).__name__}')
+    if not members:
         raise CheckpointError(f"{path}: the ensemble lists no members")
     folder = path.resolve().parent
     paths = []
@@ -220,7 +227,7 @@ def load_ensemble(
 
     Raises:
         CheckpointError: a malformed file, a missing or changed member (sha256), a member that
-            does not load, or members that disagree on classes or input size.
+            does not load or is not the arch/classes recorded, or members that disagree.
     """
     from digitrec.inference.predictor import load_model
 
@@ -234,6 +241,15 @@ def load_ensemble(
                 "(sha256 differs); rebuild it with digitrec ensemble"
             )
     loaded = [load_model(f, device, allow_ensemble=False) for f in files]
+    for i, (m, (_, pre, meta)) in enumerate(zip(doc["members"], loaded, strict=True), 1):
+        # The file records what each member is; a record edited by hand must not mislabel it.
+        own = {"arch": str(meta.get("arch", "?")), "num_classes": pre.num_classes}
+        for key, value in own.items():
+            if key in m and m[key] != value:
+                raise CheckpointError(
+                    f"{path}: member {i} ({m['path']}) is recorded as {key} {m[key]!r} but its "
+                    f"checkpoint says {value!r}; rebuild the ensemble with digitrec ensemble"
+                )
     pres = [pre for _, pre, _ in loaded]
     _check_agree(str(path), [m["path"] for m in doc["members"]], pres)
     module = EnsembleModule([model for model, _, _ in loaded], pres, pres[0])

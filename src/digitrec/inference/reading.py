@@ -32,10 +32,11 @@ METHODS = ("seq", "segment", "auto")
 DEFAULT_METHOD = "auto"
 # auto: when the two readings differ, the sequence reader's wins if its lowest digit probability
 # beats the segmenter's by more than this. Chosen on the development set (bench/read.py --set
-# dev: validation digits and the "dev" fonts, 740 numbers, every page condition; the packaged
-# digits model "best"): whole numbers right 86.4 % at 0.3, against 85.7 % for the segmenter
-# alone and 81.4 % for seq alone (bench/results/read_dev.json, "auto_by_margin").
-AUTO_MARGIN = 0.3
+# dev: validation digits and the "dev" fonts, 740 numbers, every page condition; digits model
+# "best", reader 7993bafbdadb): whole numbers right 86.1 % at 0.9, 85.1 % at 0.3, 85.7 % for
+# the segmenter alone (1.0) and 82.4 % for the sequence reader alone (-1.0)
+# (bench/results/read_dev.json, "auto_by_margin"; one number is 0.14 points).
+AUTO_MARGIN = 0.9
 # auto: a sequence reading whose every digit is at least this sure is taken without running
 # the segmenter (5x slower); it then has the reader's own boxes. None: always run both.
 AUTO_SURE: float | None = None
@@ -73,7 +74,9 @@ def read_number(
         ``{"number": "2026", "low_confidence": bool, "low_confidence_reason": str | None,
         "digits": [{"digit", "prob", "box", "low_confidence"}...], "crops": uint8 (K,28,28),
         "gray", "method"}``; a digit whose probability is low
-        (:mod:`digitrec.inference.confidence`) is flagged, and so is the number. ``method``
+        (:mod:`digitrec.inference.confidence`) is flagged, and so is the number; the number is
+        also flagged for a rejected piece (``?``) and, in ``auto``, when the two readers
+        disagree (the reason names both readings). ``method``
         says what gave the answer: ``segment``, ``seq``, ``auto: both agree`` (the segmenter's
         boxes), ``auto: seq`` or ``auto: segment``.
 
@@ -130,9 +133,31 @@ def combine(seq: dict, seg: dict, margin: float = AUTO_MARGIN) -> dict:
             for d, s in zip(seg["digits"], seq["digits"], strict=True)
         ]
         return _flag({**seg, "digits": digits}, "auto: both agree")
+    # Different digits: one reader is wrong, so the answer is doubtful however sure it looks.
+    disagree = f"the segmenter read {seg['number']}, the sequence reader {seq['number']}"
     if lowest_prob(seq) > lowest_prob(seg) + margin:
-        return {**seq, "method": "auto: seq"}
-    return {**seg, "method": "auto: segment"}
+        return _doubt({**seq, "method": "auto: seq"}, disagree)
+    return _doubt({**seg, "method": "auto: segment"}, disagree)
+
+
+def _doubt(reading: dict, reason: str) -> dict:
+    """``reading`` flagged low-confidence at the number level, ``reason`` first."""
+    others = reading.get("low_confidence_reason")
+    joined = f"{reason}; {others}" if reading.get("low_confidence") and others else reason
+    return {**reading, "low_confidence": True, "low_confidence_reason": joined}
+
+
+def _number_doubts(digits: list[dict]) -> list[str]:
+    """Why a number is doubtful: each low-confidence digit, and each rejected piece (a ``?``)."""
+    doubts = []
+    for i, d in enumerate(digits, 1):
+        if d["digit"] is None:
+            score = d.get("reject_score")
+            why = "not a digit" + (f" (reject score {score:.3f})" if score is not None else "")
+            doubts.append(f"digit {i}: {why}")
+        elif d["low_confidence"]:
+            doubts.append(f"digit {i}: {d['low_confidence_reason']}")
+    return doubts
 
 
 def _flag(reading: dict, method: str) -> dict:
@@ -144,11 +169,7 @@ def _flag(reading: dict, method: str) -> dict:
         d.pop("low_confidence_reason", None)
         if reason:
             d["low_confidence_reason"] = reason
-    doubtful = [
-        f"digit {i + 1}: {d['low_confidence_reason']}"
-        for i, d in enumerate(reading["digits"])
-        if d["low_confidence"]
-    ]
+    doubtful = _number_doubts(reading["digits"])
     return {
         **reading,
         "low_confidence": bool(doubtful),
@@ -207,11 +228,7 @@ def _read_segment(
     if use and all(d["rejected"] for d in digits):
         lowest = float(reject_scores.min())
         raise NoDigitError(f"no digit found: not a digit (reject score {lowest:.3f})")
-    doubtful = [
-        f"digit {i + 1}: {d['low_confidence_reason']}"
-        for i, d in enumerate(digits)
-        if d["low_confidence"]
-    ]
+    doubtful = _number_doubts(digits)
     return {
         "number": "".join("?" if d["digit"] is None else str(d["digit"]) for d in digits),
         "low_confidence": bool(doubtful),

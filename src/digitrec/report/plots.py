@@ -45,6 +45,14 @@ def save_digit(image: np.ndarray, title: str, path: str | os.PathLike) -> None:
     save_figure(fig, path)
 
 
+def prediction_title(r) -> str:
+    """The figure's title for one ImageResult: what the terminal line says (a rejected image is
+    "not a digit" with its reject score, not its best-guess digit)."""
+    if r.rejected:
+        return f"not a digit ({r.reject_score:.3f})"
+    return f"predicted {r.digit} ({r.prob:.1%})"
+
+
 def save_predictions(results: list, path: str | os.PathLike, limit: int = SHOW_LIMIT) -> None:
     """Per image: the original, the 28x28 the model saw, and the class probabilities."""
     plt = _pyplot()
@@ -63,7 +71,7 @@ def save_predictions(results: list, path: str | os.PathLike, limit: int = SHOW_L
         row[2].bar(range(len(r.probs)), r.probs, color=colors)
         row[2].set_xticks(range(len(r.probs)))
         row[2].set_ylim(0, 1)
-        row[2].set_title(f"predicted {r.digit} ({r.prob:.1%})", fontsize=9)
+        row[2].set_title(prediction_title(r), fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
 
