@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from digitrec.errors import DigitrecError, NoDigitError
 from digitrec.images.decode import load_image
-from digitrec.images.page import PageReport, find_page, ink_above_paper
+from digitrec.images.page import EIGHT_CONNECTED, PageReport, find_page, ink_above_paper
 from digitrec.images.page import dark_ink as page_dark_ink
 
 # Images are shrunk to at most this side before analysis; digits stay far above 20 px.
@@ -39,8 +39,6 @@ DOT_SIZE = 0.25
 MIN_INK_PIXELS = 4
 # Page cleanup (images/page.py) runs on photo-sized images: short side at least this (px).
 PHOTO_SIDE = 64
-
-_8_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
 @dataclass
@@ -158,7 +156,9 @@ def _threshold(ink: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, f
     high = max(_otsu(ink[ink > NOISE_SIGMAS * sigma]), 2 * NOISE_SIGMAS * sigma, 8.0)
     low = max(NOISE_SIGMAS * sigma, 0.25 * high) if sigma > 0.5 else 0.5
     # (labels int32 (H, W), count): ndimage.label returns only the count when given `output=`.
-    labels, count = cast("tuple[np.ndarray, int]", ndimage.label(ink > low, structure=_8_CONNECTED))
+    labels, count = cast(
+        "tuple[np.ndarray, int]", ndimage.label(ink > low, structure=EIGHT_CONNECTED)
+    )
     strong = labels[ink > high]
     areas = np.bincount(strong, minlength=count + 1)
     areas[0] = 0

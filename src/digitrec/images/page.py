@@ -59,7 +59,7 @@ FRAME_CONTENT = 0.25
 # Page structures are found on a copy at most this long (px); the writing keeps full size.
 ANALYSIS_SIDE = 512
 
-_8 = np.ones((3, 3), dtype=bool)
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # scipy.ndimage structure: diagonals touch
 
 
 @dataclass
@@ -157,7 +157,7 @@ def _frames(mask: np.ndarray, inner_only: bool = False) -> tuple[np.ndarray, int
 
     With ``inner_only``, components touching the image's border are left alone.
     """
-    labels = cast("tuple[np.ndarray, int]", ndimage.label(mask, structure=_8))[0]
+    labels = cast("tuple[np.ndarray, int]", ndimage.label(mask, structure=EIGHT_CONNECTED))[0]
     page = np.zeros_like(mask)
     found = 0
     for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
@@ -171,14 +171,17 @@ def _frames(mask: np.ndarray, inner_only: bool = False) -> tuple[np.ndarray, int
             continue
         comp = labels[sl] == lab
         pad = max(2, int(0.03 * max(fh, fw)))
-        closed = ndimage.binary_closing(np.pad(comp, pad), structure=_8, iterations=pad)
+        closed = ndimage.binary_closing(
+            np.pad(comp, pad), structure=EIGHT_CONNECTED, iterations=pad
+        )
         filled = np.asarray(ndimage.binary_fill_holes(closed), dtype=bool)[pad:-pad, pad:-pad]
         if comp.sum() > FRAME_FILL * filled.sum():
             continue
         # The frame's line: the component's ink near the outline of what it encloses.
         line = float(np.median(np.minimum(runs(comp, 0), runs(comp, 1))[comp]))
         inner = np.asarray(
-            ndimage.binary_erosion(filled, structure=_8, iterations=int(2 * line) + 2), dtype=bool
+            ndimage.binary_erosion(filled, structure=EIGHT_CONNECTED, iterations=int(2 * line) + 2),
+            dtype=bool,
         )
         band = comp & ~inner
         content = (mask[sl] & inner) | (comp & ~band)
@@ -226,7 +229,7 @@ def find_page(
         page, report = _find_page(mask, paper, strong)
     if page.any():
         kept = mask & ~page
-        near = np.asarray(ndimage.binary_dilation(page, structure=_8), dtype=bool)
+        near = np.asarray(ndimage.binary_dilation(page, structure=EIGHT_CONNECTED), dtype=bool)
         report.touched = bool((near & kept).any())
     return page, report
 

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from digitrec.errors import NoDigitError
 from digitrec.images.cuts import Scorer, best_split, even_split, to_digit
-from digitrec.images.marks import find_dots, find_separators
+from digitrec.images.marks import Box, find_dots, find_separators
 from digitrec.images.normalise import SPECK_FRACTION, ink_map
 from digitrec.images.page import PageReport
 
@@ -33,7 +33,6 @@ SEARCH_ASPECT = 0.5
 TYPICAL_PCT = 75
 # Pieces shorter than this fraction of the typical digit height are fragments of a neighbour.
 FRAGMENT_HEIGHT = 0.55
-Box = tuple[int, int, int, int]
 
 
 @dataclass
